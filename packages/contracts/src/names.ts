@@ -1,0 +1,67 @@
+/** Subjects, stream names and Redis keys: the names other services and operators rely on. */
+
+export const SIGNAL_SUBJECT_PREFIX = 'signals.enriched';
+export const SIGNAL_SUBJECTS = `${SIGNAL_SUBJECT_PREFIX}.>`;
+export const signalSubject = (agent: string): string => `${SIGNAL_SUBJECT_PREFIX}.${agent}`;
+
+export const DECISION_SUBJECT = 'orchestrated.decision';
+export const ORCHESTRATED_SUBJECTS = 'orchestrated.>';
+export const channelSubject = (channel: string): string => `orchestrated.${channel}`;
+
+export const DLQ_SUBJECT = 'orchestrator.dlq';
+
+/** Redis keys. All start with the key prefix so that one Redis can hold several clusters. */
+export class RedisKeys {
+  constructor(readonly prefix = 'orchestrator') {}
+  /** Hash agent → original signal JSON, TTL STATE_TTL_SECONDS (the seed's key). */
+  signals(corrId: string): string {
+    return `${this.prefix}:signals:${corrId}`;
+  }
+  /** Done-marker: set once when a correlation is decided, TTL IDEMPOTENCY_TTL_SEC. */
+  done(corrId: string): string {
+    return `${this.prefix}:done:${corrId}`;
+  }
+  /** Agents that reported after the decision, TTL IDEMPOTENCY_TTL_SEC. */
+  late(corrId: string): string {
+    return `${this.prefix}:late:${corrId}`;
+  }
+  /** Sorted set of open correlations of a partition, scored by their decision deadline (ms). */
+  open(partition: number): string {
+    return `${this.prefix}:open:${partition}`;
+  }
+  /** The partition's owner epoch (fencing token), incremented on every change of owner. */
+  epoch(partition: number): string {
+    return `${this.prefix}:epoch:${partition}`;
+  }
+}
+
+/**
+ * The partition of a correlation: FNV-1a (32 bit) of the UTF-8 bytes of corr_id, modulo the
+ * partition count. Every process computes it the same way, so it lives here.
+ */
+export function partitionOf(corrId: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < corrId.length; i++) {
+    let code = corrId.charCodeAt(i);
+    if (code < 0x80) {
+      hash = Math.imul(hash ^ code, 0x01000193);
+      continue;
+    }
+    // Non-ASCII: hash the UTF-8 encoding so that other languages agree on the partition.
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < corrId.length) {
+      const low = corrId.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    const bytes =
+      code < 0x800
+        ? [0xc0 | (code >> 6), 0x80 | (code & 63)]
+        : code < 0x10000
+          ? [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63)]
+          : [0xf0 | (code >> 18), 0x80 | ((code >> 12) & 63), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63)];
+    for (const b of bytes) hash = Math.imul(hash ^ b, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}

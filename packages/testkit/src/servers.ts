@@ -1,0 +1,209 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findServerBinary } from './binaries.js';
+
+/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerOptions {
+  /** Folder for data and logs; a fresh temporary folder when absent (removed on dispose). */
+  dir?: string;
+  /** Install Debian's package when the binary is missing (root + apt-get only). */
+  install?: boolean;
+  log?: (line: string) => void;
+  /** Wait at most this long for the server to say it is ready. */
+  startTimeoutMs?: number;
+}
+
+/**
+ * A private server process on free ports. stop/start keep the ports and the data folder, so a test
+ * can restart a server and clients reconnect to the same address; pause/resume send SIGSTOP/SIGCONT.
+ */
+export abstract class LocalServer {
+  protected child: ChildProcess | undefined;
+  private readonly ownsDir: boolean;
+  readonly dir: string;
+  private output = '';
+
+  protected constructor(
+    protected readonly bin: string,
+    readonly port: number,
+    options: ServerOptions,
+    private readonly readyPattern: RegExp,
+  ) {
+    this.ownsDir = options.dir === undefined;
+    this.dir = options.dir ?? mkdtempSync(join(tmpdir(), 'at-orch-'));
+    mkdirSync(this.dir, { recursive: true });
+    this.startTimeoutMs = options.startTimeoutMs ?? 15_000;
+  }
+  private readonly startTimeoutMs: number;
+
+  protected abstract args(): string[];
+  abstract get url(): string;
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the process and resolves when its log says it is ready. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.output = '';
+    const child = spawn(this.bin, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        child.kill('SIGKILL');
+        reject(new Error(`${this.bin} did not become ready within ${this.startTimeoutMs} ms:\n${this.output.slice(-2000)}`));
+      }, this.startTimeoutMs);
+      const onData = (chunk: Buffer): void => {
+        this.output += chunk.toString();
+        if (this.output.length > 64_000) this.output = this.output.slice(-32_000);
+        if (this.readyPattern.test(this.output)) {
+          cleanup();
+          resolve();
+        }
+      };
+      const onExit = (code: number | null): void => {
+        cleanup();
+        reject(new Error(`${this.bin} exited with code ${code} before it was ready:\n${this.output.slice(-2000)}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        child.off('exit', onExit);
+        // Keep draining output so the child never blocks on a full pipe.
+        child.stdout?.resume();
+        child.stderr?.resume();
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', onExit);
+    });
+  }
+
+  /** Stops the process (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
+  async stop(graceMs = 5_000): Promise<void> {
+    const child = this.child;
+    if (child === undefined || !this.running) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGCONT');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** Stops the server and removes its data folder when the folder was its own. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+export interface NatsServerOptions extends ServerOptions {
+  /** Also listen for NATS over WebSocket (for k6 and browsers), without TLS. */
+  websocket?: boolean;
+}
+
+export class NatsServer extends LocalServer {
+  readonly wsPort: number | undefined;
+  readonly monitorPort: number;
+
+  private constructor(bin: string, port: number, monitorPort: number, wsPort: number | undefined, options: NatsServerOptions) {
+    super(bin, port, options, /Server is ready/);
+    this.monitorPort = monitorPort;
+    this.wsPort = wsPort;
+    const conf = [
+      `listen: "127.0.0.1:${port}"`,
+      `http: "127.0.0.1:${monitorPort}"`,
+      `max_payload: 8MB`,
+      `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'jetstream'))}, max_memory_store: 268435456, max_file_store: 4294967296 }`,
+      wsPort === undefined ? '' : `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true, compression: false }`,
+    ].join('\n');
+    writeFileSync(join(this.dir, 'nats-server.conf'), conf);
+  }
+
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    const bin = findServerBinary('nats-server', options);
+    const server = new NatsServer(
+      bin,
+      await freePort(),
+      await freePort(),
+      options.websocket === true ? await freePort() : undefined,
+      options,
+    );
+    await server.start();
+    return server;
+  }
+
+  protected args(): string[] {
+    return ['-c', join(this.dir, 'nats-server.conf')];
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  get wsUrl(): string | undefined {
+    return this.wsPort === undefined ? undefined : `ws://127.0.0.1:${this.wsPort}`;
+  }
+}
+
+export class RedisServer extends LocalServer {
+  private constructor(bin: string, port: number, options: ServerOptions) {
+    super(bin, port, options, /Ready to accept connections/);
+  }
+
+  static async start(options: ServerOptions = {}): Promise<RedisServer> {
+    const bin = findServerBinary('redis-server', options);
+    const server = new RedisServer(bin, await freePort(), options);
+    await server.start();
+    return server;
+  }
+
+  protected args(): string[] {
+    return ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'yes'];
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+}
