@@ -38,6 +38,8 @@ export const Decision = z.object({
   /** First signal received → decision made, in milliseconds. */
   latency_ms: z.number(),
   instrument: z.string().optional(),
+  /** The engine's own version (ml model version, rules-file hash), when it has one. */
+  engine_version: z.string().optional(),
   channels: z.array(z.string()),
   partition: z.number().int(),
   epoch: z.number().int(),

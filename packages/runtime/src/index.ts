@@ -1,0 +1,7 @@
+export { HealthServer, type HealthReport, type HealthSource } from './http.js';
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';
+export { Counter, Gauge, Histogram, Registry, createRegistry } from './metrics.js';
+export { NatsLink, type NatsConnection } from './nats.js';
+export { Redis, RedisLink } from './redis.js';
+export { ShutdownSequence } from './shutdown.js';
+export { ensureJetStreamTopology, subjectCovers } from './streams.js';

@@ -1,0 +1,83 @@
+import { Redis } from 'ioredis';
+import { redactUrl } from '@at-orchestrator/contracts';
+import type { Logger } from './logger.js';
+
+export { Redis } from 'ioredis';
+
+/**
+ * A Redis client made for degraded operation: commands fail fast while the connection is down
+ * (no offline queue, one attempt each), and reconnection backs off up to 2 s — the circuit is the
+ * connection state, so a Redis outage costs no retry storm. `available` is what /health reports.
+ */
+export class RedisLink {
+  readonly client: Redis;
+  private readyNow = false;
+  private closed = false;
+  private readonly listeners = new Set<(up: boolean) => void>();
+
+  constructor(url: string, private readonly log: Logger, options: { name: string; commandTimeoutMs?: number }) {
+    this.client = new Redis(url, {
+      connectionName: options.name,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs ?? 2_000,
+      connectTimeout: 2_000,
+      enableAutoPipelining: false,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+      reconnectOnError: () => false,
+    });
+    this.client.on('ready', () => this.setReady(true));
+    this.client.on('close', () => this.setReady(false));
+    this.client.on('end', () => this.setReady(false));
+    this.client.on('error', (err: Error) => {
+      // ioredis reports every failed reconnect; once per outage is enough at warn.
+      if (this.readyNow) this.log.warn({ err }, 'redis error');
+      else this.log.debug({ err }, 'redis error');
+    });
+    this.log.debug({ redis: redactUrl(url) }, 'redis client created');
+  }
+
+  /** Connects; resolves false (degraded) instead of throwing when Redis cannot be reached in time. */
+  async start(timeoutMs = 5_000): Promise<boolean> {
+    const connecting = this.client.connect().then(
+      () => true,
+      () => false,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const ok = await Promise.race([connecting, timeout]);
+    clearTimeout(timer);
+    return ok && this.readyNow;
+  }
+
+  get available(): boolean {
+    return this.readyNow && !this.closed;
+  }
+
+  /** Called with true when Redis becomes usable and false when it is lost. */
+  onAvailability(listener: (up: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  private setReady(up: boolean): void {
+    if (up === this.readyNow) return;
+    this.readyNow = up;
+    if (up) this.log.info('redis available');
+    else if (!this.closed) this.log.warn('redis unavailable: deciding from memory (degraded)');
+    for (const l of this.listeners) l(up);
+  }
+}

@@ -1,0 +1,42 @@
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { DLQ_SUBJECT, type DeadLetter } from '@at-orchestrator/contracts';
+import type { Logger } from '@at-orchestrator/runtime';
+import type { WorkerMetrics } from '../metrics.js';
+
+const encoder = new TextEncoder();
+
+/**
+ * Bad input goes to orchestrator.dlq with its reason and the original payload, then the source is
+ * acked: a bad message never blocks a partition and is never redelivered forever. When the DLQ
+ * publish itself fails the source is nak'ed with a delay, so nothing is lost.
+ */
+export class DeadLetterPublisher {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+    private readonly workerId: string,
+  ) {}
+
+  async send(msg: JsMsg, reason: string, detail: string, corrId?: string): Promise<void> {
+    const letter: DeadLetter = {
+      reason,
+      detail: detail.slice(0, 1000),
+      subject: msg.subject,
+      received_at: new Date().toISOString(),
+      worker_id: this.workerId,
+      payload_b64: Buffer.from(msg.data).toString('base64'),
+    };
+    if (corrId !== undefined) letter.corr_id = corrId;
+    try {
+      // One dead letter per source message, even if the source is redelivered.
+      await this.js.publish(DLQ_SUBJECT, encoder.encode(JSON.stringify(letter)), { msgID: `dlq:${msg.info.stream}:${msg.seq}` });
+      this.metrics.deadLetters.inc({ reason });
+      this.log.warn({ reason, detail: letter.detail, subject: msg.subject, corr_id: corrId, seq: msg.seq }, 'signal sent to DLQ');
+      msg.ack();
+    } catch (err) {
+      this.log.error({ err, reason }, 'DLQ publish failed; source message will be redelivered');
+      msg.nak(1_000);
+    }
+  }
+}

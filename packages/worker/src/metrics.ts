@@ -1,0 +1,81 @@
+import { Counter, Gauge, Histogram, type Registry } from '@at-orchestrator/runtime';
+
+/**
+ * The worker's metrics. The first five carry the seed's names and labels exactly: dashboards and
+ * alerts of the platform already use them.
+ */
+export class WorkerMetrics {
+  readonly signalsReceived: Counter<'agent'>;
+  readonly decisionsMade: Counter<'type'>;
+  readonly correlationTimeouts: Counter;
+  readonly stateOperations: Counter<'operation'>;
+  readonly decisionLatency: Histogram;
+
+  readonly stateFailures: Counter<'operation'>;
+  readonly deadLetters: Counter<'reason'>;
+  readonly duplicateSignals: Counter;
+  readonly lateSignals: Counter;
+  readonly fencedWrites: Counter;
+  readonly suppressedDecisions: Counter<'reason'>;
+  readonly publishFailures: Counter;
+  readonly activeCorrelations: Gauge;
+  readonly degraded: Gauge;
+  readonly heldMessages: Gauge;
+  readonly partitionsOwned: Gauge;
+  readonly batchSize: Histogram;
+
+  constructor(registry: Registry) {
+    const r = [registry];
+    this.signalsReceived = new Counter({ name: 'orchestrator_signals_received_total', help: 'Valid enriched signals received, by agent', labelNames: ['agent'], registers: r });
+    this.decisionsMade = new Counter({
+      name: 'orchestrator_decisions_made_total',
+      help: 'Decisions published, by type (trade, monitor, no_trade, timeout)',
+      labelNames: ['type'],
+      registers: r,
+    });
+    this.correlationTimeouts = new Counter({
+      name: 'orchestrator_correlation_timeout_total',
+      help: 'Correlations closed at DECISION_TIMEOUT_SEC (partial decision or timeout outcome)',
+      registers: r,
+    });
+    this.stateOperations = new Counter({
+      name: 'orchestrator_state_operations_total',
+      help: 'Redis state operations attempted, by operation',
+      labelNames: ['operation'],
+      registers: r,
+    });
+    this.decisionLatency = new Histogram({
+      name: 'orchestrator_decision_latency_seconds',
+      help: 'First signal received to decision published',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: r,
+    });
+    this.stateFailures = new Counter({
+      name: 'orchestrator_state_operation_failures_total',
+      help: 'Redis state operations that failed or were skipped while Redis was unavailable, by operation',
+      labelNames: ['operation'],
+      registers: r,
+    });
+    this.deadLetters = new Counter({ name: 'orchestrator_dlq_total', help: 'Messages sent to orchestrator.dlq, by reason', labelNames: ['reason'], registers: r });
+    this.duplicateSignals = new Counter({ name: 'orchestrator_duplicate_signals_total', help: 'Repeats of (corr_id, agent) ignored', registers: r });
+    this.lateSignals = new Counter({ name: 'orchestrator_late_signals_total', help: 'Signals for already decided correlations, recorded and not decided again', registers: r });
+    this.fencedWrites = new Counter({ name: 'orchestrator_fenced_writes_total', help: 'Decisions refused because the partition epoch moved on (never emitted)', registers: r });
+    this.suppressedDecisions = new Counter({
+      name: 'orchestrator_decisions_suppressed_total',
+      help: 'Decisions not published because the correlation was already decided, by reason',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.publishFailures = new Counter({ name: 'orchestrator_publish_failures_total', help: 'Decision publishes that failed and were retried', registers: r });
+    this.activeCorrelations = new Gauge({ name: 'orchestrator_active_correlations', help: 'Open correlations in memory', registers: r });
+    this.degraded = new Gauge({ name: 'orchestrator_degraded', help: '1 while deciding without Redis', registers: r });
+    this.heldMessages = new Gauge({ name: 'orchestrator_held_messages', help: 'Source messages held un-acked because their signal is only in memory', registers: r });
+    this.partitionsOwned = new Gauge({ name: 'orchestrator_partitions_owned', help: 'Partitions this worker owns', registers: r });
+    this.batchSize = new Histogram({
+      name: 'orchestrator_ingest_batch_size',
+      help: 'Signals processed per ingest batch',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: r,
+    });
+  }
+}

@@ -1,0 +1,195 @@
+import { readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { RedisKeys } from '@at-orchestrator/contracts';
+
+const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+
+/** Lua scripts, each named after what it does and how many keys it takes. */
+export const SCRIPTS = {
+  storeSignal: { numberOfKeys: 3, lua: script('store-signal') },
+  claimDecision: { numberOfKeys: 2, lua: script('claim-decision') },
+  markPublished: { numberOfKeys: 2, lua: script('mark-published') },
+} as const;
+
+/** A pipeline with the scripts above defined as commands (ioredis defineCommand). */
+type ScriptPipeline = ChainableCommander & {
+  storeSignal(k1: string, k2: string, k3: string, agent: string, payload: string, ttl: number, corr: string, deadline: number): ScriptPipeline;
+  claimDecision(k1: string, k2: string, epoch: string, value: string, ttl: number): ScriptPipeline;
+  markPublished(k1: string, k2: string, value: string, corr: string, ttl: number): ScriptPipeline;
+};
+
+export type StoreVerdict = { kind: 'stored' } | { kind: 'duplicate' } | { kind: 'done'; agents: string[]; published: boolean };
+export type ClaimVerdict =
+  | { kind: 'claimed' }
+  | { kind: 'fenced'; currentEpoch: number }
+  | { kind: 'exists'; published: boolean; agents: string[] };
+
+export interface SignalToStore {
+  corrId: string;
+  agent: string;
+  partition: number;
+  payload: string;
+  deadlineMs: number;
+}
+
+export interface ClaimRequest {
+  corrId: string;
+  partition: number;
+  epoch: number;
+  agents: readonly string[];
+}
+
+export interface StoredCorrelation {
+  corrId: string;
+  partition: number;
+  deadlineMs: number;
+  /** agent → signal JSON as received. Empty when the state expired before the owner came back. */
+  signals: Record<string, string>;
+  /** A claim exists that was never marked published: decide again (Nats-Msg-Id keeps it single). */
+  claimedNotPublished: boolean;
+}
+
+/** Parses a done-marker: "pending|<epoch>|<worker>|<agents>" or "published|<agents>". */
+export function parseDoneMarker(value: string): { published: boolean; agents: string[] } {
+  const published = value.startsWith('published|');
+  const agentsField = value.slice(value.lastIndexOf('|') + 1);
+  return { published, agents: agentsField === '' ? [] : agentsField.split(',') };
+}
+
+/**
+ * The correlation state in Redis: every write is pipelined per batch, and every multi-key write is one
+ * Lua script. Methods throw when Redis fails; the caller decides what degraded mode means.
+ */
+export class CorrelationStore {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: RedisKeys,
+    private readonly ttl: { stateSec: number; idempotencySec: number },
+  ) {
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, def);
+    }
+  }
+
+  private scripted(): ScriptPipeline {
+    return this.redis.pipeline() as ScriptPipeline;
+  }
+
+  async storeSignals(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
+    const pipeline = this.scripted();
+    for (const it of items) {
+      pipeline.storeSignal(
+        this.keys.signals(it.corrId),
+        this.keys.done(it.corrId),
+        this.keys.open(it.partition),
+        it.agent,
+        it.payload,
+        this.ttl.stateSec,
+        it.corrId,
+        it.deadlineMs,
+      );
+    }
+    const results = await execOrThrow(pipeline);
+    return results.map((r): StoreVerdict => {
+      if (r === 1) return { kind: 'stored' };
+      if (r === 0) return { kind: 'duplicate' };
+      return { kind: 'done', ...parseDoneMarker(String(r)) };
+    });
+  }
+
+  async claim(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
+    const pipeline = this.scripted();
+    for (const r of requests) {
+      pipeline.claimDecision(
+        this.keys.epoch(r.partition),
+        this.keys.done(r.corrId),
+        String(r.epoch),
+        `pending|${r.epoch}|${workerId}|${r.agents.join(',')}`,
+        this.ttl.idempotencySec,
+      );
+    }
+    const results = await execOrThrow(pipeline);
+    return results.map((r): ClaimVerdict => {
+      const [kind, value] = r as [string, string];
+      if (kind === 'claimed') return { kind: 'claimed' };
+      if (kind === 'fenced') return { kind: 'fenced', currentEpoch: Number(value) };
+      return { kind: 'exists', ...parseDoneMarker(value) };
+    });
+  }
+
+  async markPublished(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<void> {
+    const pipeline = this.scripted();
+    for (const it of items) {
+      pipeline.markPublished(this.keys.done(it.corrId), this.keys.open(it.partition), `published|${it.agents.join(',')}`, it.corrId, this.ttl.idempotencySec);
+    }
+    await execOrThrow(pipeline);
+  }
+
+  /** Records an agent that reported after the decision (kept for audit, TTL IDEMPOTENCY_TTL_SEC). */
+  async recordLate(items: ReadonlyArray<{ corrId: string; agent: string; payload: string }>): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const it of items) {
+      pipeline.hsetnx(this.keys.late(it.corrId), it.agent, it.payload);
+      pipeline.expire(this.keys.late(it.corrId), this.ttl.idempotencySec);
+    }
+    await execOrThrow(pipeline);
+  }
+
+  /** Takes ownership of partitions: a new epoch for each (the fencing token every emit checks). */
+  async bumpEpochs(partitions: readonly number[]): Promise<Map<number, number>> {
+    const pipeline = this.redis.pipeline();
+    for (const p of partitions) pipeline.incr(this.keys.epoch(p));
+    const results = await execOrThrow(pipeline);
+    return new Map(partitions.map((p, i) => [p, Number(results[i])]));
+  }
+
+  /** Loads the open correlations of partitions, with their deadlines, for a new owner. */
+  async loadOpen(partitions: readonly number[], chunk = 500): Promise<StoredCorrelation[]> {
+    const index = this.redis.pipeline();
+    for (const p of partitions) index.zrange(this.keys.open(p), 0, -1, 'WITHSCORES');
+    const lists = await execOrThrow(index);
+    const entries: Array<{ corrId: string; partition: number; deadlineMs: number }> = [];
+    lists.forEach((list, i) => {
+      const flat = list as string[];
+      for (let j = 0; j + 1 < flat.length; j += 2) {
+        entries.push({ corrId: flat[j]!, partition: partitions[i]!, deadlineMs: Number(flat[j + 1]) });
+      }
+    });
+    const out: StoredCorrelation[] = [];
+    for (let start = 0; start < entries.length; start += chunk) {
+      const slice = entries.slice(start, start + chunk);
+      const pipeline = this.redis.pipeline();
+      for (const e of slice) {
+        pipeline.hgetall(this.keys.signals(e.corrId));
+        pipeline.get(this.keys.done(e.corrId));
+      }
+      const res = await execOrThrow(pipeline);
+      const published: typeof slice = [];
+      slice.forEach((e, i) => {
+        const signals = (res[i * 2] ?? {}) as Record<string, string>;
+        const done = res[i * 2 + 1] as string | null;
+        if (done !== null && parseDoneMarker(done).published) {
+          published.push(e);
+          return;
+        }
+        out.push({ ...e, signals, claimedNotPublished: done !== null });
+      });
+      if (published.length > 0) {
+        // Published but the index entry survived (the owner died between publish and cleanup).
+        const cleanup = this.redis.pipeline();
+        for (const e of published) cleanup.zrem(this.keys.open(e.partition), e.corrId);
+        await execOrThrow(cleanup);
+      }
+    }
+    return out;
+  }
+}
+
+async function execOrThrow(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = await pipeline.exec();
+  if (results === null) throw new Error('redis pipeline aborted');
+  return results.map(([err, value]) => {
+    if (err !== null) throw err;
+    return value;
+  });
+}

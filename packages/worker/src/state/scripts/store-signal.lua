@@ -1,0 +1,16 @@
+-- storeSignal: records one agent's signal for an open correlation, unless the correlation is done.
+-- KEYS[1] signals hash   orchestrator:signals:<corr_id>
+-- KEYS[2] done-marker    orchestrator:done:<corr_id>
+-- KEYS[3] open index     orchestrator:open:<partition>   (sorted set, score = deadline ms)
+-- ARGV[1] agent  ARGV[2] signal JSON  ARGV[3] state TTL (s)  ARGV[4] corr_id  ARGV[5] deadline (ms)
+-- Returns 1 stored, 0 duplicate (agent already stored), or the done-marker's value (already decided).
+local done = redis.call('GET', KEYS[2])
+if done then
+  return done
+end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4])
+return 1

@@ -1,0 +1,524 @@
+import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import {
+  RedisKeys,
+  parseSignal,
+  partitionOf,
+  type EnrichedSignal,
+  type OrchestratorConfig,
+} from '@at-orchestrator/contracts';
+import {
+  HealthServer,
+  NatsLink,
+  RedisLink,
+  createRegistry,
+  ensureJetStreamTopology,
+  type HealthReport,
+  type Logger,
+  type Registry,
+} from '@at-orchestrator/runtime';
+import { DeadLetterPublisher } from './emit/dead-letters.js';
+import { buildDecision, type DecisionContext, type DecisionJob } from './emit/decision-builder.js';
+import { DecisionEmitter } from './emit/decision-emitter.js';
+import { createEngine, type DecisionEngine } from './engines/index.js';
+import { DecidedSet } from './fanin/decided-set.js';
+import { FanInBuffer, type OpenCorrelation } from './fanin/fan-in-buffer.js';
+import { SignalConsumer } from './ingest/signal-consumer.js';
+import { WorkerMetrics } from './metrics.js';
+import { TokenBucket } from './rate-limiter.js';
+import { CorrelationStore, type SignalToStore } from './state/correlation-store.js';
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'draining' | 'closed';
+
+export interface WorkerOptions {
+  config: OrchestratorConfig;
+  log: Logger;
+  /** Defaults to a fresh registry with process metrics. */
+  registry?: Registry;
+  /** Start the HTTP server (health, ready, metrics) on config.httpPort. Default true. */
+  http?: boolean;
+}
+
+const MAX_BATCH = 512;
+const DECIDED_CAPACITY = 200_000;
+
+/**
+ * One worker of the data plane: ingest → fan-in → decide → guarded emit, for the partitions it owns.
+ * Standing alone (this release) it owns every partition; the coordinator hands partitions over in
+ * the cluster (see docs/architecture.md).
+ */
+export class OrchestratorWorker {
+  readonly metrics: WorkerMetrics;
+  readonly registry: Registry;
+  private readonly config: OrchestratorConfig;
+  private readonly log: Logger;
+  private readonly engine: DecisionEngine;
+  private readonly fanIn: FanInBuffer;
+  private readonly decided = new DecidedSet(DECIDED_CAPACITY);
+  private readonly bucket: TokenBucket;
+  private readonly ctx: DecisionContext;
+  private readonly startedAt = Date.now();
+
+  private state: Lifecycle = 'new';
+  private nats: NatsLink | undefined;
+  private redis: RedisLink | undefined;
+  private js: JetStreamClient | undefined;
+  private store: CorrelationStore | undefined;
+  private emitter: DecisionEmitter | undefined;
+  private dlq: DeadLetterPublisher | undefined;
+  private consumer: SignalConsumer | undefined;
+  private http: HealthServer | undefined;
+  private httpPort: number | undefined;
+
+  /** partition → epoch at which this worker owns it. */
+  private readonly owned = new Map<number, number>();
+  private epochsClaimed = false;
+  private readonly readyQueue: Array<{ corr: OpenCorrelation; atDeadline: boolean }> = [];
+  private readonly emits = new Set<Promise<void>>();
+  private drainTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private capacityWaiters: Array<() => void> = [];
+  private recovering: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly maxPendingDecisions: number;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.config = options.config;
+    this.log = options.log;
+    this.registry =
+      options.registry ?? createRegistry({ service: this.config.serviceName, role: 'worker', instance: this.config.workerId });
+    this.metrics = new WorkerMetrics(this.registry);
+    this.engine = createEngine(this.config);
+    this.fanIn = new FanInBuffer(this.engine, this.config.minAgentsRequired, this.config.decisionTimeoutMs);
+    this.bucket = new TokenBucket(this.config.rateLimitRps);
+    this.maxPendingDecisions = this.config.rateLimitRps > 0 ? Math.max(64, Math.ceil(this.config.rateLimitRps)) : 8_192;
+    this.ctx = {
+      orchestratorType: this.config.orchestratorType,
+      requiredAgents: this.config.requiredAgents,
+      minAgents: this.config.minAgentsRequired,
+      workerId: this.config.workerId,
+    };
+  }
+
+  /** The bound HTTP port (useful when HTTP_PORT=0 picked a free one). */
+  get port(): number | undefined {
+    return this.httpPort;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`worker cannot start from state ${this.state}`);
+    this.state = 'starting';
+    const { config, log } = this;
+
+    if (this.options.http !== false) {
+      this.http = new HealthServer(this, this.registry, log);
+      this.httpPort = await this.http.start(config.httpPort);
+    }
+
+    this.nats = await NatsLink.connect({ servers: config.nats.servers, name: `${config.serviceName}:${config.workerId}`, log });
+    await ensureJetStreamTopology(this.nats.nc, config, log);
+    this.js = jetstream(this.nats.nc);
+
+    this.redis = new RedisLink(config.redis.url, log, { name: `${config.serviceName}:${config.workerId}` });
+    this.store = new CorrelationStore(this.redis.client, new RedisKeys(config.redis.keyPrefix), {
+      stateSec: config.stateTtlSec,
+      idempotencySec: config.idempotencyTtlSec,
+    });
+    this.emitter = new DecisionEmitter({
+      js: this.js,
+      store: this.store,
+      redisAvailable: () => this.redis?.available === true,
+      metrics: this.metrics,
+      log,
+      workerId: config.workerId,
+      onClosed: () => this.wakeCapacity(),
+    });
+    this.dlq = new DeadLetterPublisher(this.js, this.metrics, log, config.workerId);
+
+    // Standing alone, this worker owns every partition. Epochs are taken (and open correlations
+    // resumed) once Redis is reachable; until then it decides from memory.
+    for (let p = 0; p < config.partitions; p++) this.owned.set(p, 0);
+    this.metrics.partitionsOwned.set(this.owned.size);
+    this.redis.onAvailability((up) => {
+      this.metrics.degraded.set(up ? 0 : 1);
+      if (up) void this.recover();
+    });
+    const redisUp = await this.redis.start();
+    this.metrics.degraded.set(redisUp ? 0 : 1);
+    if (redisUp) await this.recover();
+    else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
+
+    const tickMs = Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20)));
+    this.tickTimer = setInterval(() => this.expireDeadlines(), tickMs);
+
+    this.consumer = new SignalConsumer({
+      js: this.js,
+      stream: config.nats.stream,
+      durable: config.nats.durable,
+      maxInFlight: config.nats.maxInFlight,
+      maxBatch: MAX_BATCH,
+      log,
+      handle: (batch) => this.processBatch(batch),
+      capacity: () => this.capacity(),
+    });
+    this.consumer.start();
+    this.state = 'running';
+    log.info(
+      {
+        worker_id: config.workerId,
+        profile: config.profile,
+        orchestrator_type: config.orchestratorType,
+        partitions: config.partitions,
+        required_agents: config.requiredAgents,
+        min_agents: config.minAgentsRequired,
+        decision_timeout_ms: config.decisionTimeoutMs,
+      },
+      'worker started',
+    );
+  }
+
+  /**
+   * Graceful stop: stop pulling, finish what was received, publish every decision that is ready,
+   * give unstored messages back to JetStream, close connections. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  health(): HealthReport {
+    const natsUp = this.nats?.connected === true;
+    const redisUp = this.redis?.available === true;
+    return {
+      status: !natsUp ? 'unhealthy' : redisUp ? 'healthy' : 'degraded',
+      orchestrator_type: this.config.orchestratorType,
+      nats_connected: natsUp,
+      redis_connected: redisUp,
+      active_correlations: this.fanIn.size,
+      uptime_seconds: Math.round((Date.now() - this.startedAt) / 1000),
+      worker_id: this.config.workerId,
+      state: this.state,
+      partitions_owned: this.owned.size,
+      pending_decisions: this.readyQueue.length + (this.emitter?.pending ?? 0),
+    };
+  }
+
+  ready(): { ready: boolean; reason?: string } {
+    if (this.state !== 'running') return { ready: false, reason: this.state };
+    if (this.nats?.connected !== true) return { ready: false, reason: 'nats disconnected' };
+    return { ready: true };
+  }
+
+  // ---- ingest -------------------------------------------------------------------------------
+
+  private async processBatch(msgs: JsMsg[]): Promise<void> {
+    const now = Date.now();
+    const { metrics } = this;
+    metrics.batchSize.observe(msgs.length);
+    const pending: Array<{ msg: JsMsg; corr: OpenCorrelation; agent: string; payload: string }> = [];
+    const late: Array<{ corrId: string; agent: string; payload: string }> = [];
+    const touched = new Set<OpenCorrelation>();
+
+    for (const msg of msgs) {
+      const parsed = parseSignal(msg.data, this.config.maxSignalBytes);
+      if (!parsed.ok) {
+        void this.dlq!.send(msg, parsed.reason, parsed.detail, parsed.corrId);
+        continue;
+      }
+      const signal = parsed.signal;
+      const corrId = signal.corr_id;
+      const agent = signal.agent_name;
+      metrics.signalsReceived.inc({ agent });
+      let corr = this.fanIn.get(corrId);
+      if (corr === undefined) {
+        const seen = this.decided.get(corrId);
+        if (seen !== undefined) {
+          this.lateOrDuplicate(msg, corrId, seen, agent, late);
+          continue;
+        }
+        corr = this.fanIn.create(corrId, partitionOf(corrId, this.config.partitions), now);
+      }
+      if (!this.fanIn.add(corr, signal)) {
+        this.duplicate(msg, corr, agent);
+        continue;
+      }
+      pending.push({ msg, corr, agent, payload: msg.string() });
+      touched.add(corr);
+    }
+
+    if (pending.length > 0) await this.persist(pending, late);
+    if (late.length > 0) this.recordLate(late);
+
+    for (const corr of touched) {
+      if (this.fanIn.get(corr.corrId) === corr && this.fanIn.isReady(corr)) {
+        this.fanIn.remove(corr.corrId);
+        this.readyQueue.push({ corr, atDeadline: false });
+      }
+    }
+    this.metrics.activeCorrelations.set(this.fanIn.size);
+    this.drainReady();
+  }
+
+  /** Writes new signals to Redis (one pipelined round trip) and acks them; holds them when Redis is down. */
+  private async persist(
+    pending: Array<{ msg: JsMsg; corr: OpenCorrelation; agent: string; payload: string }>,
+    late: Array<{ corrId: string; agent: string; payload: string }>,
+  ): Promise<void> {
+    const { metrics } = this;
+    if (this.redis?.available === true && this.epochsClaimed) {
+      const items: SignalToStore[] = pending.map((p) => ({
+        corrId: p.corr.corrId,
+        agent: p.agent,
+        partition: p.corr.partition,
+        payload: p.payload,
+        deadlineMs: p.corr.deadlineMs,
+      }));
+      metrics.stateOperations.inc({ operation: 'store' }, items.length);
+      try {
+        const verdicts = await this.store!.storeSignals(items);
+        verdicts.forEach((v, i) => {
+          const p = pending[i]!;
+          if (v.kind === 'stored') {
+            p.msg.ack();
+          } else if (v.kind === 'duplicate') {
+            metrics.duplicateSignals.inc();
+            p.msg.ack();
+          } else {
+            // Decided before (by this worker before a restart, or by a previous owner).
+            if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
+            let seen = this.decided.get(p.corr.corrId);
+            if (seen === undefined) {
+              this.decided.add(p.corr.corrId, v.agents);
+              seen = this.decided.get(p.corr.corrId)!;
+            }
+            this.lateOrDuplicate(p.msg, p.corr.corrId, seen, p.agent, late, p.payload);
+          }
+        });
+        return;
+      } catch (err) {
+        metrics.stateFailures.inc({ operation: 'store' }, items.length);
+        this.log.warn({ err, count: items.length }, 'storing signals failed; holding them in memory');
+      }
+    } else {
+      metrics.stateFailures.inc({ operation: 'store' }, pending.length);
+    }
+    for (const p of pending) {
+      p.corr.unsynced.set(p.agent, p.payload);
+      p.corr.held.push(p.msg);
+    }
+    this.updateHeldGauge();
+  }
+
+  private duplicate(msg: JsMsg, corr: OpenCorrelation, agent: string): void {
+    this.metrics.duplicateSignals.inc();
+    if (corr.unsynced.has(agent)) {
+      // The original is held un-acked (memory only). Keep this delivery instead: acking it would
+      // ack the stream message the original stands for.
+      corr.held.push(msg);
+      this.updateHeldGauge();
+      return;
+    }
+    msg.ack();
+  }
+
+  private lateOrDuplicate(
+    msg: JsMsg,
+    corrId: string,
+    seen: Set<string>,
+    agent: string,
+    late: Array<{ corrId: string; agent: string; payload: string }>,
+    payload?: string,
+  ): void {
+    if (seen.has(agent)) {
+      this.metrics.duplicateSignals.inc();
+    } else {
+      seen.add(agent);
+      this.metrics.lateSignals.inc();
+      late.push({ corrId, agent, payload: payload ?? msg.string() });
+    }
+    msg.ack();
+  }
+
+  private recordLate(late: Array<{ corrId: string; agent: string; payload: string }>): void {
+    if (this.redis?.available !== true) return;
+    this.metrics.stateOperations.inc({ operation: 'record_late' }, late.length);
+    this.store!.recordLate(late).catch((err: unknown) => {
+      this.metrics.stateFailures.inc({ operation: 'record_late' }, late.length);
+      this.log.debug({ err }, 'recording late signals failed');
+    });
+  }
+
+  // ---- decide -------------------------------------------------------------------------------
+
+  private expireDeadlines(): void {
+    const expired = this.fanIn.takeExpired(Date.now());
+    if (expired.length === 0) return;
+    for (const corr of expired) this.readyQueue.push({ corr, atDeadline: true });
+    this.metrics.activeCorrelations.set(this.fanIn.size);
+    this.drainReady();
+  }
+
+  /** Decides what is ready, as fast as RATE_LIMIT_RPS allows, and hands the batch to the emitter. */
+  private drainReady(ignoreRateLimit = false): void {
+    if (this.readyQueue.length === 0 || this.emitter === undefined) return;
+    const n = ignoreRateLimit ? this.readyQueue.length : this.bucket.take(this.readyQueue.length);
+    if (n > 0) {
+      const now = Date.now();
+      const jobs: DecisionJob[] = [];
+      for (const { corr, atDeadline } of this.readyQueue.splice(0, n)) {
+        const job = buildDecision(this.engine, corr, atDeadline, this.ctx, this.owned.get(corr.partition) ?? 0, now);
+        this.decided.add(corr.corrId, job.decision.agents_present);
+        jobs.push(job);
+      }
+      const emit = this.emitter.emit(jobs).catch((err: unknown) => this.log.error({ err }, 'emit failed'));
+      this.emits.add(emit);
+      void emit.finally(() => {
+        this.emits.delete(emit);
+        this.updateHeldGauge();
+        this.wakeCapacity();
+      });
+    }
+    if (this.readyQueue.length > 0 && this.drainTimer === undefined) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        this.drainReady();
+      }, Math.max(1, this.bucket.msUntilNext()));
+    }
+    this.wakeCapacity();
+  }
+
+  /** Backpressure: undefined when there is room, else a promise that resolves when there is. */
+  private capacity(): Promise<void> | undefined {
+    const pending = this.readyQueue.length + (this.emitter?.pending ?? 0);
+    if (pending < this.maxPendingDecisions || this.state !== 'running') return undefined;
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  private wakeCapacity(): void {
+    if (this.capacityWaiters.length === 0) return;
+    const pending = this.readyQueue.length + (this.emitter?.pending ?? 0);
+    if (pending >= this.maxPendingDecisions && this.state === 'running') return;
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  // ---- Redis recovery -----------------------------------------------------------------------
+
+  /** Runs when Redis becomes available: take epochs, resume open correlations, write what is only in memory. */
+  private recover(): Promise<void> {
+    this.recovering ??= this.doRecover().finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
+  }
+
+  private async doRecover(): Promise<void> {
+    const store = this.store!;
+    try {
+      if (!this.epochsClaimed) {
+        const partitions = [...this.owned.keys()];
+        const epochs = await store.bumpEpochs(partitions);
+        for (const [p, e] of epochs) this.owned.set(p, e);
+        this.epochsClaimed = true;
+        await this.resume(partitions);
+      }
+      await this.syncUnsynced();
+      await this.emitter?.syncAfterRecovery();
+    } catch (err) {
+      this.log.warn({ err }, 'redis recovery incomplete; will retry when redis is next available');
+    }
+  }
+
+  /** Loads the open correlations of partitions from Redis, deadlines included. */
+  private async resume(partitions: number[]): Promise<void> {
+    const stored = await this.store!.loadOpen(partitions);
+    let resumed = 0;
+    const encoder = new TextEncoder();
+    for (const s of stored) {
+      let corr = this.fanIn.get(s.corrId);
+      if (corr === undefined) {
+        if (this.decided.get(s.corrId) !== undefined) continue;
+        const firstSeen = s.deadlineMs - this.config.decisionTimeoutMs;
+        corr = this.fanIn.create(s.corrId, s.partition, firstSeen, s.deadlineMs);
+        resumed += 1;
+      }
+      for (const payload of Object.values(s.signals)) {
+        const parsed = parseSignal(encoder.encode(payload), Number.MAX_SAFE_INTEGER);
+        if (parsed.ok) this.fanIn.add(corr, parsed.signal as EnrichedSignal);
+      }
+      corr.claimedNotPublished = s.claimedNotPublished;
+      if (s.claimedNotPublished || this.fanIn.isReady(corr)) {
+        this.fanIn.remove(corr.corrId);
+        this.readyQueue.push({ corr, atDeadline: !this.fanIn.isReady(corr) });
+      }
+    }
+    this.metrics.activeCorrelations.set(this.fanIn.size);
+    if (stored.length > 0) this.log.info({ resumed, loaded: stored.length }, 'resumed open correlations from redis');
+    this.drainReady();
+  }
+
+  /** Writes signals held only in memory to Redis, then acks their source messages. */
+  private async syncUnsynced(): Promise<void> {
+    const items: SignalToStore[] = [];
+    const owners: OpenCorrelation[] = [];
+    for (const corr of this.fanIn.values()) {
+      if (corr.unsynced.size === 0) continue;
+      for (const [agent, payload] of corr.unsynced) {
+        items.push({ corrId: corr.corrId, agent, partition: corr.partition, payload, deadlineMs: corr.deadlineMs });
+      }
+      owners.push(corr);
+    }
+    if (items.length === 0) return;
+    this.metrics.stateOperations.inc({ operation: 'store' }, items.length);
+    await this.store!.storeSignals(items);
+    for (const corr of owners) {
+      corr.unsynced.clear();
+      for (const m of corr.held) m.ack();
+      corr.held.length = 0;
+    }
+    this.updateHeldGauge();
+    this.log.info({ signals: items.length, correlations: owners.length }, 'signals held in memory written to redis');
+  }
+
+  private updateHeldGauge(): void {
+    let held = 0;
+    for (const c of this.fanIn.values()) held += c.held.length;
+    this.metrics.heldMessages.set(held);
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------------
+
+  private async shutdown(): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'closed';
+      return;
+    }
+    this.state = 'draining';
+    this.wakeCapacity();
+    this.log.info('worker draining: stopping intake');
+    await this.consumer?.stop();
+    // Publish everything that is ready now; open correlations stay in Redis for the next owner.
+    this.drainReady(true);
+    await Promise.allSettled([...this.emits]);
+    await this.emitter?.idle();
+    this.emitter?.close();
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    let returned = 0;
+    for (const corr of this.fanIn.values()) {
+      for (const m of corr.held) {
+        m.nak();
+        returned += 1;
+      }
+      corr.held.length = 0;
+    }
+    if (returned > 0) this.log.warn({ returned }, 'signals not yet in redis returned to JetStream for redelivery');
+    await this.nats?.close();
+    await this.redis?.close();
+    await this.http?.close();
+    this.state = 'closed';
+    this.log.info('worker closed');
+  }
+}
