@@ -85,6 +85,8 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
   );
   await ensureStream(jsm, { name: config.nats.dlqStream, subjects: [DLQ_SUBJECT], max_age: nanos(7 * 24 * 3600 * 1000) }, log);
 
+  const ackWait = nanos(config.nats.ackWaitMs);
+  const maxAckPending = Math.max(config.nats.maxInFlight * 4, 20_000);
   try {
     const info = await jsm.consumers.info(config.nats.stream, config.nats.durable);
     if (info.config.deliver_subject !== undefined && info.config.deliver_subject !== '') {
@@ -93,14 +95,19 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
         `NATS_DURABLE=${config.nats.durable} names a push consumer on ${config.nats.stream}; the orchestrator needs a pull consumer (delete it or choose another name)`,
       );
     }
+    // The durable is ours: keep its redelivery timing in line with ACK_WAIT_SEC (every worker agrees).
+    if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== maxAckPending) {
+      await jsm.consumers.update(config.nats.stream, config.nats.durable, { ack_wait: ackWait, max_ack_pending: maxAckPending });
+      log.info({ durable: config.nats.durable, ack_wait_ms: config.nats.ackWaitMs }, 'consumer settings updated');
+    }
   } catch (err) {
     if (!isNotFound(err)) throw err;
     await jsm.consumers.add(config.nats.stream, {
       durable_name: config.nats.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(config.nats.ackWaitMs),
-      max_ack_pending: Math.max(config.nats.maxInFlight * 4, 20_000),
+      ack_wait: ackWait,
+      max_ack_pending: maxAckPending,
       filter_subject: SIGNAL_SUBJECTS,
       max_waiting: 512,
     });

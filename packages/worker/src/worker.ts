@@ -130,7 +130,11 @@ export class OrchestratorWorker {
       metrics: this.metrics,
       log,
       workerId: config.workerId,
-      onClosed: () => this.wakeCapacity(),
+      onClosed: (job, outcome) => {
+        // A fenced correlation belongs to the partition's new owner, which resumes it from Redis.
+        if (outcome === 'fenced') this.decided.delete(job.corr.corrId);
+        this.wakeCapacity();
+      },
     });
     this.dlq = new DeadLetterPublisher(this.js, this.metrics, log, config.workerId);
 
@@ -423,6 +427,9 @@ export class OrchestratorWorker {
         for (const [p, e] of epochs) this.owned.set(p, e);
         this.epochsClaimed = true;
         await this.resume(partitions);
+      } else {
+        const restored = await store.restoreEpochs(this.owned);
+        if (restored > 0) this.log.warn({ restored }, 'redis had lost partition epochs; restored ours');
       }
       await this.syncUnsynced();
       await this.emitter?.syncAfterRecovery();

@@ -21,6 +21,10 @@ export class DecidedSet {
     }
   }
 
+  delete(corrId: string): void {
+    this.entries.delete(corrId);
+  }
+
   get(corrId: string): Set<string> | undefined {
     return this.entries.get(corrId);
   }

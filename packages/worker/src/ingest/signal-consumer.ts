@@ -1,6 +1,8 @@
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '@at-orchestrator/runtime';
 
+const PULL_EXPIRES_MS = 5_000;
+
 export interface SignalConsumerOptions {
   js: JetStreamClient;
   stream: string;
@@ -55,7 +57,9 @@ export class SignalConsumer {
     while (!this.stopping) {
       try {
         consumer ??= await this.o.js.consumers.get(this.o.stream, this.o.durable);
-        this.messages = await consumer.consume({ max_messages: this.o.maxInFlight });
+        // Short pull expiry: nats-server 2.9 keeps a pull request of a client that went away until it
+        // expires, and a message delivered into it only comes back after ack-wait.
+        this.messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: PULL_EXPIRES_MS });
         for await (const msg of this.messages) {
           this.batch.push(msg);
           if (this.batch.length >= this.o.maxBatch) this.flush();

@@ -143,6 +143,18 @@ export class CorrelationStore {
     return new Map(partitions.map((p, i) => [p, Number(results[i])]));
   }
 
+  /**
+   * Re-asserts epochs after Redis lost its data (a restart without persistence): each missing epoch
+   * key is set back to the epoch we own it at. An existing key is left alone — if it moved on, a newer
+   * owner exists and our claims will be fenced, as they should.
+   */
+  async restoreEpochs(owned: ReadonlyMap<number, number>): Promise<number> {
+    const pipeline = this.redis.pipeline();
+    for (const [p, epoch] of owned) pipeline.set(this.keys.epoch(p), String(epoch), 'NX');
+    const results = await execOrThrow(pipeline);
+    return results.filter((r) => r === 'OK').length;
+  }
+
   /** Loads the open correlations of partitions, with their deadlines, for a new owner. */
   async loadOpen(partitions: readonly number[], chunk = 500): Promise<StoredCorrelation[]> {
     const index = this.redis.pipeline();

@@ -1,0 +1,214 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { loadConfig, type Decision, type Env, type OrchestratorConfig } from '@at-orchestrator/contracts';
+import { createLogger, ensureJetStreamTopology, type Logger } from '@at-orchestrator/runtime';
+import { NatsServer, RedisServer, freePort } from '@at-orchestrator/testkit';
+import { OrchestratorWorker } from '@at-orchestrator/worker';
+
+export const CLI_MAIN = new URL('../../packages/cli/dist/main.js', import.meta.url).pathname;
+
+/** Private nats-server and redis-server for one test file. */
+export class Stack {
+  private constructor(
+    readonly nats: NatsServer,
+    readonly redis: RedisServer,
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+  ) {}
+
+  static async start(): Promise<Stack> {
+    const nats = await NatsServer.start({ websocket: true });
+    const redis = await RedisServer.start();
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    // The streams exist before any worker starts, as in a deployment where agents publish first.
+    await ensureJetStreamTopology(nc, loadConfig({ NATS_URL: nats.url, REDIS_URL: redis.url }), memoryLogger().log);
+    return new Stack(nats, redis, nc, jetstream(nc));
+  }
+
+  /** The environment a worker of this stack runs with (overrides win). */
+  env(overrides: Env = {}): Env {
+    return {
+      NATS_URL: this.nats.url,
+      REDIS_URL: this.redis.url,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'warn',
+      WORKER_ID: `w-${randomUUID().slice(0, 8)}`,
+      SHUTDOWN_GRACE_SEC: '10',
+      ...overrides,
+    };
+  }
+
+  config(overrides: Env = {}): OrchestratorConfig {
+    return loadConfig(this.env(overrides));
+  }
+
+  async stop(): Promise<void> {
+    await this.nc.close().catch(() => undefined);
+    await this.nats.dispose();
+    await this.redis.dispose();
+  }
+}
+
+/** A logger that keeps its lines, for tests that assert on logs. */
+export function memoryLogger(level = 'warn'): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      cb();
+    },
+  });
+  return { log: createLogger({ service: 'test', env: 'test', level, destination }), lines };
+}
+
+export async function startWorker(config: OrchestratorConfig, level = 'warn'): Promise<OrchestratorWorker> {
+  const worker = new OrchestratorWorker({ config, log: memoryLogger(level).log });
+  await worker.start();
+  return worker;
+}
+
+/**
+ * Every decision JetStream stored on orchestrated.decision for corr_ids with a prefix, read with an
+ * ordered consumer: what a downstream consumer of the stream sees.
+ */
+export class DecisionLog {
+  readonly byCorr = new Map<string, Decision[]>();
+  private waiters: Array<{ n: number; resolve: () => void }> = [];
+  private stopFn: (() => void) | undefined;
+  count = 0;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly prefix: string,
+    private readonly stream = 'orchestrated',
+  ) {}
+
+  async start(): Promise<void> {
+    // nats-server 2.9 (Debian) has no multi-filter consumers: read the stream and pick the subject.
+    const consumer = await this.js.consumers.get(this.stream);
+    const messages = await consumer.consume();
+    this.stopFn = () => void messages.close();
+    void (async () => {
+      for await (const m of messages) {
+        if (m.subject !== 'orchestrated.decision') continue;
+        const d = m.json<Decision>();
+        if (!d.corr_id.startsWith(this.prefix)) continue;
+        const list = this.byCorr.get(d.corr_id) ?? [];
+        list.push(d);
+        this.byCorr.set(d.corr_id, list);
+        this.count += 1;
+        this.waiters = this.waiters.filter((w) => {
+          if (this.count >= w.n) {
+            w.resolve();
+            return false;
+          }
+          return true;
+        });
+      }
+    })();
+  }
+
+  /** Resolves when at least n decisions arrived; rejects after timeoutMs with what is known. */
+  waitFor(n: number, timeoutMs = 60_000): Promise<void> {
+    if (this.count >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`expected ${n} decisions, have ${this.count} after ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+      });
+    });
+  }
+
+  duplicates(): string[] {
+    return [...this.byCorr.entries()].filter(([, l]) => l.length > 1).map(([c]) => c);
+  }
+
+  stop(): void {
+    this.stopFn?.();
+  }
+}
+
+/** A worker as a real process (for kill -9, SIGTERM and exit-code tests). */
+export class WorkerProcess {
+  readonly output: string[] = [];
+  private exitWaiters: Array<(code: number | null) => void> = [];
+  exitCode: number | null | undefined;
+
+  private constructor(readonly child: ChildProcess) {
+    const collect = (chunk: Buffer): void => {
+      this.output.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.once('exit', (code) => {
+      this.exitCode = code;
+      for (const w of this.exitWaiters) w(code);
+    });
+  }
+
+  static spawn(env: Env, args: string[] = ['worker']): WorkerProcess {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+      env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new WorkerProcess(child);
+  }
+
+  /** Spawns a worker and waits for its "worker started" log line. */
+  static async started(env: Env, timeoutMs = 30_000): Promise<WorkerProcess> {
+    const port = env.HTTP_PORT === undefined || env.HTTP_PORT === '0' ? String(await freePort()) : env.HTTP_PORT;
+    const wp = WorkerProcess.spawn({ ...env, HTTP_PORT: port, LOG_LEVEL: 'info' });
+    await wp.waitForLine(/"msg":"worker started"/, timeoutMs);
+    return wp;
+  }
+
+  waitForLine(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    const found = this.output.find((l) => pattern.test(l));
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${this.output.slice(-20).join('\n')}`));
+      }, timeoutMs);
+      const onData = (chunk: Buffer): void => {
+        const line = chunk
+          .toString()
+          .split('\n')
+          .find((l) => pattern.test(l));
+        if (line !== undefined) {
+          cleanup();
+          resolve(line);
+        }
+      };
+      const onExit = (): void => {
+        cleanup();
+        reject(new Error(`process exited before a line matched ${pattern}; output:\n${this.output.slice(-20).join('\n')}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.child.stdout?.off('data', onData);
+        this.child.stderr?.off('data', onData);
+        this.child.off('exit', onExit);
+      };
+      this.child.stdout?.on('data', onData);
+      this.child.stderr?.on('data', onData);
+      this.child.once('exit', onExit);
+    });
+  }
+
+  exited(): Promise<number | null> {
+    if (this.exitCode !== undefined) return Promise.resolve(this.exitCode);
+    return new Promise((resolve) => this.exitWaiters.push(resolve));
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
