@@ -119,6 +119,19 @@ const EnvSchema = z.object({
   ACK_WAIT_SEC: int(1, 3600),
   MAX_SIGNAL_BYTES: int(256, 16 * 1024 * 1024),
   SHUTDOWN_GRACE_SEC: num(0, 600),
+  COORDINATOR: z.enum(['embedded', 'off'], { error: 'embedded (run a coordinator candidate inside the worker) or off' }),
+  COORDINATOR_ID: z.string().trim().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits, ".", "_" or "-"'),
+  HEARTBEAT_INTERVAL_MS: int(50, 60_000),
+  WORKER_LEASE_MS: int(200, 600_000),
+  LEADER_LEASE_MS: int(200, 600_000),
+  REVOKE_TIMEOUT_MS: int(100, 600_000),
+  WORKER_CAPACITY: num(0.01, 1_000_000),
+  RULES_FILE: z.string(),
+  ML_MODEL_FILE: z.string(),
+  RULES_RELOAD_DEBOUNCE_MS: int(0, 60_000),
+  DECISION_POOL_THREADS: int(0, 64),
+  DECISION_BATCH_SIZE: int(1, 10_000),
+  DECISION_TASK_TIMEOUT_MS: int(10, 600_000),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -152,6 +165,19 @@ const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   ACK_WAIT_SEC: '5',
   MAX_SIGNAL_BYTES: String(64 * 1024),
   SHUTDOWN_GRACE_SEC: '10',
+  COORDINATOR: 'embedded',
+  COORDINATOR_ID: `coord-${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)}-${process.pid}`,
+  HEARTBEAT_INTERVAL_MS: '1000',
+  WORKER_LEASE_MS: '5000',
+  LEADER_LEASE_MS: '5000',
+  REVOKE_TIMEOUT_MS: '10000',
+  WORKER_CAPACITY: '1',
+  RULES_FILE: '',
+  ML_MODEL_FILE: '',
+  RULES_RELOAD_DEBOUNCE_MS: '150',
+  DECISION_POOL_THREADS: '0',
+  DECISION_BATCH_SIZE: '64',
+  DECISION_TASK_TIMEOUT_MS: '5000',
 };
 
 /** Every variable the orchestrator reads, for documentation and for `--help`. */
@@ -186,6 +212,27 @@ export interface OrchestratorConfig {
   readonly workerId: string;
   readonly maxSignalBytes: number;
   readonly shutdownGraceMs: number;
+  readonly cluster: {
+    /** embedded: a worker also runs a coordinator candidate, so one process alone decides everything. */
+    readonly coordinator: 'embedded' | 'off';
+    readonly coordinatorId: string;
+    readonly heartbeatIntervalMs: number;
+    readonly workerLeaseMs: number;
+    readonly leaderLeaseMs: number;
+    readonly revokeTimeoutMs: number;
+    readonly workerCapacity: number;
+  };
+  readonly engines: {
+    /** Workflow rules file; empty = the shipped example rules. */
+    readonly rulesFile: string;
+    /** ml model file; empty = the shipped model. */
+    readonly mlModelFile: string;
+    readonly rulesReloadDebounceMs: number;
+    /** Decision threads (Piscina); 0 = decide inline on the event loop. */
+    readonly poolThreads: number;
+    readonly batchSize: number;
+    readonly taskTimeoutMs: number;
+  };
 }
 
 /**
@@ -220,6 +267,11 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       `STATE_TTL_SECONDS=${v.STATE_TTL_SECONDS} is not valid: expected more than DECISION_TIMEOUT_SEC (${v.DECISION_TIMEOUT_SEC}), or open correlations would expire before their deadline`,
     );
   }
+  if (v.WORKER_LEASE_MS <= v.HEARTBEAT_INTERVAL_MS) {
+    throw new ConfigError(
+      `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected more than HEARTBEAT_INTERVAL_MS (${v.HEARTBEAT_INTERVAL_MS}), or a live worker's heartbeat would expire`,
+    );
+  }
   return Object.freeze({
     profile: v.PROFILE,
     serviceName: v.SERVICE_NAME,
@@ -249,6 +301,23 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     workerId: v.WORKER_ID,
     maxSignalBytes: v.MAX_SIGNAL_BYTES,
     shutdownGraceMs: Math.round(v.SHUTDOWN_GRACE_SEC * 1000),
+    cluster: Object.freeze({
+      coordinator: v.COORDINATOR,
+      coordinatorId: v.COORDINATOR_ID,
+      heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS,
+      workerLeaseMs: v.WORKER_LEASE_MS,
+      leaderLeaseMs: v.LEADER_LEASE_MS,
+      revokeTimeoutMs: v.REVOKE_TIMEOUT_MS,
+      workerCapacity: v.WORKER_CAPACITY,
+    }),
+    engines: Object.freeze({
+      rulesFile: v.RULES_FILE.trim(),
+      mlModelFile: v.ML_MODEL_FILE.trim(),
+      rulesReloadDebounceMs: v.RULES_RELOAD_DEBOUNCE_MS,
+      poolThreads: v.DECISION_POOL_THREADS,
+      batchSize: v.DECISION_BATCH_SIZE,
+      taskTimeoutMs: v.DECISION_TASK_TIMEOUT_MS,
+    }),
   });
 }
 

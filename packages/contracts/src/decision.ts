@@ -40,6 +40,8 @@ export const Decision = z.object({
   instrument: z.string().optional(),
   /** The engine's own version (ml model version, rules-file hash), when it has one. */
   engine_version: z.string().optional(),
+  /** The workflow rule that matched, for the workflow engine. */
+  rule: z.string().optional(),
   channels: z.array(z.string()),
   partition: z.number().int(),
   epoch: z.number().int(),

@@ -17,8 +17,9 @@ import {
   type Registry,
 } from '@at-orchestrator/runtime';
 import { DeadLetterPublisher } from './emit/dead-letters.js';
-import { buildDecision, type DecisionContext, type DecisionJob } from './emit/decision-builder.js';
+import { engineInput, shapeDecision, type DecisionContext, type DecisionJob } from './emit/decision-builder.js';
 import { DecisionEmitter } from './emit/decision-emitter.js';
+import { InlineDecider, type BatchDecider } from './engines/decider.js';
 import { createEngine, type DecisionEngine } from './engines/index.js';
 import { DecidedSet } from './fanin/decided-set.js';
 import { FanInBuffer, type OpenCorrelation } from './fanin/fan-in-buffer.js';
@@ -52,6 +53,7 @@ export class OrchestratorWorker {
   private readonly config: OrchestratorConfig;
   private readonly log: Logger;
   private readonly engine: DecisionEngine;
+  private readonly decider: BatchDecider;
   private readonly fanIn: FanInBuffer;
   private readonly decided = new DecidedSet(DECIDED_CAPACITY);
   private readonly bucket: TokenBucket;
@@ -87,13 +89,16 @@ export class OrchestratorWorker {
     this.registry =
       options.registry ?? createRegistry({ service: this.config.serviceName, role: 'worker', instance: this.config.workerId });
     this.metrics = new WorkerMetrics(this.registry);
-    this.engine = createEngine(this.config);
+    this.engine = createEngine(this.config, {
+      rulesFile: this.config.engines.rulesFile === '' ? undefined : this.config.engines.rulesFile,
+      modelFile: this.config.engines.mlModelFile === '' ? undefined : this.config.engines.mlModelFile,
+    });
     this.fanIn = new FanInBuffer(this.engine, this.config.minAgentsRequired, this.config.decisionTimeoutMs);
     this.bucket = new TokenBucket(this.config.rateLimitRps);
     this.maxPendingDecisions = this.config.rateLimitRps > 0 ? Math.max(64, Math.ceil(this.config.rateLimitRps)) : 8_192;
+    this.decider = new InlineDecider(this.engine);
     this.ctx = {
       orchestratorType: this.config.orchestratorType,
-      requiredAgents: this.config.requiredAgents,
       minAgents: this.config.minAgentsRequired,
       workerId: this.config.workerId,
     };
@@ -368,14 +373,10 @@ export class OrchestratorWorker {
     if (this.readyQueue.length === 0 || this.emitter === undefined) return;
     const n = ignoreRateLimit ? this.readyQueue.length : this.bucket.take(this.readyQueue.length);
     if (n > 0) {
-      const now = Date.now();
-      const jobs: DecisionJob[] = [];
-      for (const { corr, atDeadline } of this.readyQueue.splice(0, n)) {
-        const job = buildDecision(this.engine, corr, atDeadline, this.ctx, this.owned.get(corr.partition) ?? 0, now);
-        this.decided.add(corr.corrId, job.decision.agents_present);
-        jobs.push(job);
-      }
-      const emit = this.emitter.emit(jobs).catch((err: unknown) => this.log.error({ err }, 'emit failed'));
+      const batch = this.readyQueue.splice(0, n);
+      // From here on, a signal for these correlations is late (or a duplicate), never a new decision.
+      for (const { corr } of batch) this.decided.add(corr.corrId, Object.keys(corr.signals));
+      const emit = this.decideAndEmit(batch).catch((err: unknown) => this.log.error({ err }, 'emit failed'));
       this.emits.add(emit);
       void emit.finally(() => {
         this.emits.delete(emit);
@@ -390,6 +391,15 @@ export class OrchestratorWorker {
       }, Math.max(1, this.bucket.msUntilNext()));
     }
     this.wakeCapacity();
+  }
+
+  private async decideAndEmit(batch: Array<{ corr: OpenCorrelation; atDeadline: boolean }>): Promise<void> {
+    const results = await this.decider.decide(batch.map(({ corr, atDeadline }) => engineInput(corr, atDeadline)));
+    const now = Date.now();
+    const jobs: DecisionJob[] = batch.map(({ corr, atDeadline }, i) =>
+      shapeDecision(this.engine, corr, results[i]!, atDeadline, this.ctx, this.owned.get(corr.partition) ?? 0, now),
+    );
+    await this.emitter!.emit(jobs);
   }
 
   /** Backpressure: undefined when there is room, else a promise that resolves when there is. */
@@ -511,6 +521,7 @@ export class OrchestratorWorker {
     await Promise.allSettled([...this.emits]);
     await this.emitter?.idle();
     this.emitter?.close();
+    await this.decider.close();
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
     let returned = 0;

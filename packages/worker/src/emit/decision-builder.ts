@@ -1,10 +1,9 @@
 import { ORCHESTRATOR_VERSION, type Decision, type DecisionStatus } from '@at-orchestrator/contracts';
-import type { DecisionEngine } from '../engines/index.js';
+import type { DecisionEngine, EngineInput, EngineResult } from '../engines/index.js';
 import type { OpenCorrelation } from '../fanin/fan-in-buffer.js';
 
 export interface DecisionContext {
   readonly orchestratorType: string;
-  readonly requiredAgents: readonly string[];
   readonly minAgents: number;
   readonly workerId: string;
 }
@@ -27,14 +26,20 @@ export function encodeDecision(job: DecisionJob): Uint8Array {
   return job.bytes;
 }
 
+/** What the engine sees of a correlation (plain data: it can cross a thread boundary). */
+export function engineInput(corr: OpenCorrelation, atDeadline: boolean): EngineInput {
+  return { corrId: corr.corrId, instrument: corr.instrument, signals: corr.signals, atDeadline };
+}
+
 /**
- * Runs the engine on a correlation and shapes the decision the execution layer receives.
- * At the deadline: a partial decision when MIN_AGENTS_REQUIRED agents reported and the engine can
+ * Shapes the decision the execution layer receives from the engine's result.
+ * At the deadline: a partial decision when MIN_AGENTS_REQUIRED agents reported and the engine could
  * decide from them, otherwise a timeout outcome (published too, so downstream knows).
  */
-export function buildDecision(
+export function shapeDecision(
   engine: DecisionEngine,
   corr: OpenCorrelation,
+  engineResult: EngineResult,
   atDeadline: boolean,
   ctx: DecisionContext,
   epoch: number,
@@ -43,10 +48,7 @@ export function buildDecision(
   const present = Object.keys(corr.signals).sort();
   const required = engine.requiredAgents({ instrument: corr.instrument, signals: corr.signals });
   const missing = required.filter((a) => corr.signals[a] === undefined);
-  const result =
-    corr.agentCount >= ctx.minAgents
-      ? engine.decide({ corrId: corr.corrId, instrument: corr.instrument, signals: corr.signals, atDeadline })
-      : ({ ok: false, reason: 'too_few_agents' } as const);
+  const result: EngineResult = corr.agentCount >= ctx.minAgents ? engineResult : { ok: false, reason: 'too_few_agents' };
 
   let status: DecisionStatus;
   if (!result.ok) status = 'timeout';
@@ -72,5 +74,6 @@ export function buildDecision(
   };
   if (corr.instrument !== undefined) decision.instrument = corr.instrument;
   if (result.ok && result.engineVersion !== undefined) decision.engine_version = result.engineVersion;
+  if (result.ok && result.rule !== undefined) decision.rule = result.rule;
   return { corr, decision, type: result.ok ? result.decision.action : 'timeout', atDeadline, epoch, bytes: undefined };
 }

@@ -25,6 +25,8 @@ export type EngineResult =
       readonly channels: readonly string[];
       /** Engine's own version (a model version, a rules-file hash), carried in the decision. */
       readonly engineVersion?: string;
+      /** The workflow rule that matched, when the engine has rules. */
+      readonly rule?: string;
     }
   | {
       readonly ok: false;

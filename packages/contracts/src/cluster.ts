@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * The cluster protocol between coordinators, workers and the CLI: NATS subjects, Redis keys and
+ * the control messages. See docs/cluster.md for the handoff state machine.
+ */
+
+export const ClusterSubjects = {
+  /** Leader → one worker: assign / revoke partitions (request/reply). */
+  worker: (workerId: string) => `orchestrator.ctl.worker.${workerId}`,
+  /** Leader → everyone: the full assignment table, on every change and periodically. */
+  assignment: 'orchestrator.ctl.assignment',
+  /** CLI → leader: operator commands (request/reply). Only the leader listens. */
+  leader: 'orchestrator.ctl.leader',
+  /** Worker → owner of a partition: a batch of forwarded signals (request/reply). */
+  forward: (workerId: string) => `orchestrator.fwd.${workerId}`,
+} as const;
+
+export class ClusterKeys {
+  constructor(readonly prefix = 'orchestrator') {}
+  /** A worker's heartbeat (JSON WorkerHeartbeat), with a PX lease: it expires when the worker dies. */
+  worker(workerId: string): string {
+    return `${this.prefix}:worker:${workerId}`;
+  }
+  workerPattern(): string {
+    return `${this.prefix}:worker:*`;
+  }
+  /** The coordinator leader lease: value = coordinator id, PX lease. */
+  leader(): string {
+    return `${this.prefix}:leader`;
+  }
+  /** Incremented by every new leader: the leader's fencing token. */
+  leaderEpoch(): string {
+    return `${this.prefix}:leader:epoch`;
+  }
+  /** Hash partition → JSON PartitionState: the assignment the leader maintains. */
+  assignment(): string {
+    return `${this.prefix}:assignment`;
+  }
+  /** "1" while rebalancing is paused by an operator. */
+  paused(): string {
+    return `${this.prefix}:paused`;
+  }
+}
+
+export const WorkerHeartbeat = z.object({
+  id: z.string(),
+  capacity: z.number().positive(),
+  /** Open correlations in memory, as a load figure for the status page. */
+  load: z.number().nonnegative(),
+  version: z.string(),
+  draining: z.boolean(),
+  started_at: z.string(),
+  /** Partitions the worker itself believes it owns (for status and lag). */
+  owned: z.array(z.number().int()),
+});
+export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
+
+export const PartitionPhase = z.enum(['owned', 'revoking', 'unowned']);
+export const PartitionState = z.object({
+  partition: z.number().int().nonnegative(),
+  owner: z.string().nullable(),
+  epoch: z.number().int().nonnegative(),
+  phase: PartitionPhase,
+  /** While revoking: who gets it next. */
+  next: z.string().nullable().optional(),
+});
+export type PartitionState = z.infer<typeof PartitionState>;
+
+export const AssignmentTable = z.object({
+  version: z.number().int().nonnegative(),
+  leader: z.string().nullable(),
+  leader_epoch: z.number().int().nonnegative(),
+  partitions: z.array(PartitionState),
+});
+export type AssignmentTable = z.infer<typeof AssignmentTable>;
+
+export const WorkerCommand = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('assign'),
+    leader_epoch: z.number().int(),
+    partitions: z.array(z.object({ partition: z.number().int(), epoch: z.number().int() })),
+  }),
+  z.object({ type: z.literal('revoke'), leader_epoch: z.number().int(), partitions: z.array(z.number().int()) }),
+  /** Drain: the worker stops once it owns nothing (exit 0). */
+  z.object({ type: z.literal('shutdown'), leader_epoch: z.number().int() }),
+]);
+export type WorkerCommand = z.infer<typeof WorkerCommand>;
+
+export const WorkerCommandReply = z.object({
+  ok: z.boolean(),
+  /** For assign: partitions now owned; for revoke: partitions released. */
+  partitions: z.array(z.number().int()),
+  error: z.string().optional(),
+});
+export type WorkerCommandReply = z.infer<typeof WorkerCommandReply>;
+
+/** A forwarded batch: signals whose partition the receiver owns (per the sender's view). */
+export const ForwardRequest = z.object({
+  from: z.string(),
+  signals: z.array(z.object({ partition: z.number().int(), subject: z.string(), payload: z.string() })),
+});
+export type ForwardRequest = z.infer<typeof ForwardRequest>;
+
+/** Per signal: stored (ack the source), or retry (not the owner / moving / failed: hold the source). */
+export const ForwardVerdict = z.enum(['stored', 'retry']);
+export const ForwardReply = z.object({ verdicts: z.array(ForwardVerdict), table_version: z.number().int() });
+export type ForwardReply = z.infer<typeof ForwardReply>;
+
+export const LEADER_COMMANDS = ['status', 'workers', 'partitions', 'plan', 'rebalance', 'drain', 'move', 'pause', 'resume'] as const;
+export const LeaderRequest = z.object({
+  cmd: z.enum(LEADER_COMMANDS),
+  worker: z.string().optional(),
+  partition: z.number().int().optional(),
+});
+export type LeaderRequest = z.infer<typeof LeaderRequest>;
+
+export const LeaderReply = z.union([
+  z.object({ ok: z.literal(true), leader: z.string(), leader_epoch: z.number().int(), data: z.unknown() }),
+  z.object({ ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) }),
+]);
+export type LeaderReply = z.infer<typeof LeaderReply>;
