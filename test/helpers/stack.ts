@@ -65,7 +65,7 @@ export function memoryLogger(level = 'warn'): { log: Logger; lines: string[] } {
 }
 
 export async function startWorker(config: OrchestratorConfig, level = 'warn'): Promise<OrchestratorWorker> {
-  const worker = new OrchestratorWorker({ config, log: memoryLogger(level).log });
+  const worker = new OrchestratorWorker({ config, log: memoryLogger(level).log, ownership: 'self' });
   await worker.start();
   return worker;
 }

@@ -23,8 +23,10 @@ export class WorkerMetrics {
   readonly heldMessages: Gauge;
   readonly partitionsOwned: Gauge;
   readonly batchSize: Histogram;
+  readonly signalsForwarded: Counter;
+  readonly forwardRetries: Counter;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, openPerPartition?: () => Map<number, number>) {
     const r = [registry];
     this.signalsReceived = new Counter({ name: 'orchestrator_signals_received_total', help: 'Valid enriched signals received, by agent', labelNames: ['agent'], registers: r });
     this.decisionsMade = new Counter({
@@ -71,6 +73,24 @@ export class WorkerMetrics {
     this.degraded = new Gauge({ name: 'orchestrator_degraded', help: '1 while deciding without Redis', registers: r });
     this.heldMessages = new Gauge({ name: 'orchestrator_held_messages', help: 'Source messages held un-acked because their signal is only in memory', registers: r });
     this.partitionsOwned = new Gauge({ name: 'orchestrator_partitions_owned', help: 'Partitions this worker owns', registers: r });
+    this.signalsForwarded = new Counter({ name: 'orchestrator_signals_forwarded_total', help: 'Signals forwarded to the worker owning their partition', registers: r });
+    this.forwardRetries = new Counter({
+      name: 'orchestrator_forward_retries_total',
+      help: 'Signals given back for redelivery because their partition was moving, unowned or its owner did not answer',
+      registers: r,
+    });
+    if (openPerPartition !== undefined) {
+      new Gauge({
+        name: 'orchestrator_open_correlations',
+        help: 'Open correlations in memory, by partition',
+        labelNames: ['partition'],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [p, n] of openPerPartition()) this.set({ partition: String(p) }, n);
+        },
+      });
+    }
     this.batchSize = new Histogram({
       name: 'orchestrator_ingest_batch_size',
       help: 'Signals processed per ingest batch',

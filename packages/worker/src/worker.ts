@@ -1,9 +1,13 @@
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import {
+  ClusterKeys,
   RedisKeys,
   parseSignal,
   partitionOf,
+  type AssignmentTable,
   type EnrichedSignal,
+  type ForwardReply,
+  type ForwardRequest,
   type OrchestratorConfig,
 } from '@at-orchestrator/contracts';
 import {
@@ -23,7 +27,11 @@ import { InlineDecider, type BatchDecider } from './engines/decider.js';
 import { createEngine, type DecisionEngine } from './engines/index.js';
 import { DecidedSet } from './fanin/decided-set.js';
 import { FanInBuffer, type OpenCorrelation } from './fanin/fan-in-buffer.js';
+import { AssignmentView } from './cluster/assignment-view.js';
+import { SignalForwarder, type ForwardItem } from './cluster/forwarder.js';
+import { WorkerMembership } from './cluster/worker-membership.js';
 import { SignalConsumer } from './ingest/signal-consumer.js';
+import { jetStreamSource, type SignalSource } from './ingest/signal-source.js';
 import { WorkerMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limiter.js';
 import { CorrelationStore, type SignalToStore } from './state/correlation-store.js';
@@ -37,7 +45,26 @@ export interface WorkerOptions {
   registry?: Registry;
   /** Start the HTTP server (health, ready, metrics) on config.httpPort. Default true. */
   http?: boolean;
+  /**
+   * coordinated (default): partitions come from the coordinator leader (docs/cluster.md).
+   * self: this worker takes every partition itself — for tests and tools that run one worker
+   * without any coordinator; never run two such workers on one Redis.
+   */
+  ownership?: 'coordinated' | 'self';
+  /** Called when the leader asks this worker to shut down (after a drain). */
+  onShutdownRequested?: () => void;
 }
+
+/** A valid signal on its way into fan-in, with the way to settle its source. */
+interface Inbound {
+  signal: EnrichedSignal;
+  payload: string;
+  partition: number;
+  source: SignalSource;
+}
+
+/** Delay before a signal we cannot place now (partition moving or unowned) is redelivered. */
+const RETRY_DELAY_MS = 250;
 
 const MAX_BATCH = 512;
 const DECIDED_CAPACITY = 200_000;
@@ -74,6 +101,11 @@ export class OrchestratorWorker {
   /** partition → epoch at which this worker owns it. */
   private readonly owned = new Map<number, number>();
   private epochsClaimed = false;
+  private readonly ownership: 'coordinated' | 'self';
+  private readonly view = new AssignmentView();
+  private membership: WorkerMembership | undefined;
+  private forwarder: SignalForwarder | undefined;
+  private readonly intakes = new Set<Promise<void>>();
   private readonly readyQueue: Array<{ corr: OpenCorrelation; atDeadline: boolean }> = [];
   private readonly emits = new Set<Promise<void>>();
   private drainTimer: NodeJS.Timeout | undefined;
@@ -88,7 +120,11 @@ export class OrchestratorWorker {
     this.log = options.log;
     this.registry =
       options.registry ?? createRegistry({ service: this.config.serviceName, role: 'worker', instance: this.config.workerId });
-    this.metrics = new WorkerMetrics(this.registry);
+    this.metrics = new WorkerMetrics(this.registry, () => {
+      const counts = new Map<number, number>();
+      for (const c of this.fanIn.values()) counts.set(c.partition, (counts.get(c.partition) ?? 0) + 1);
+      return counts;
+    });
     this.engine = createEngine(this.config, {
       rulesFile: this.config.engines.rulesFile === '' ? undefined : this.config.engines.rulesFile,
       modelFile: this.config.engines.mlModelFile === '' ? undefined : this.config.engines.mlModelFile,
@@ -97,6 +133,7 @@ export class OrchestratorWorker {
     this.bucket = new TokenBucket(this.config.rateLimitRps);
     this.maxPendingDecisions = this.config.rateLimitRps > 0 ? Math.max(64, Math.ceil(this.config.rateLimitRps)) : 8_192;
     this.decider = new InlineDecider(this.engine);
+    this.ownership = options.ownership ?? 'coordinated';
     this.ctx = {
       orchestratorType: this.config.orchestratorType,
       minAgents: this.config.minAgentsRequired,
@@ -143,10 +180,12 @@ export class OrchestratorWorker {
     });
     this.dlq = new DeadLetterPublisher(this.js, this.metrics, log, config.workerId);
 
-    // Standing alone, this worker owns every partition. Epochs are taken (and open correlations
-    // resumed) once Redis is reachable; until then it decides from memory.
-    for (let p = 0; p < config.partitions; p++) this.owned.set(p, 0);
-    this.metrics.partitionsOwned.set(this.owned.size);
+    if (this.ownership === 'self') {
+      // Epochs are taken (and open correlations resumed) once Redis is reachable; until then this
+      // worker decides from memory.
+      for (let p = 0; p < config.partitions; p++) this.owned.set(p, 0);
+      this.metrics.partitionsOwned.set(this.owned.size);
+    }
     this.redis.onAvailability((up) => {
       this.metrics.degraded.set(up ? 0 : 1);
       if (up) void this.recover();
@@ -155,6 +194,8 @@ export class OrchestratorWorker {
     this.metrics.degraded.set(redisUp ? 0 : 1);
     if (redisUp) await this.recover();
     else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
+
+    if (this.ownership === 'coordinated') await this.joinCluster();
 
     const tickMs = Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20)));
     this.tickTimer = setInterval(() => this.expireDeadlines(), tickMs);
@@ -222,13 +263,10 @@ export class OrchestratorWorker {
   // ---- ingest -------------------------------------------------------------------------------
 
   private async processBatch(msgs: JsMsg[]): Promise<void> {
-    const now = Date.now();
     const { metrics } = this;
     metrics.batchSize.observe(msgs.length);
-    const pending: Array<{ msg: JsMsg; corr: OpenCorrelation; agent: string; payload: string }> = [];
-    const late: Array<{ corrId: string; agent: string; payload: string }> = [];
-    const touched = new Set<OpenCorrelation>();
-
+    const local: Inbound[] = [];
+    const remote = new Map<string, Array<{ msg: JsMsg; item: ForwardItem }>>();
     for (const msg of msgs) {
       const parsed = parseSignal(msg.data, this.config.maxSignalBytes);
       if (!parsed.ok) {
@@ -236,23 +274,100 @@ export class OrchestratorWorker {
         continue;
       }
       const signal = parsed.signal;
+      metrics.signalsReceived.inc({ agent: signal.agent_name });
+      const partition = partitionOf(signal.corr_id, this.config.partitions);
+      if (this.owned.has(partition)) {
+        local.push({ signal, payload: msg.string(), partition, source: jetStreamSource(msg) });
+        continue;
+      }
+      const owner = this.view.ownerOf(partition);
+      if (owner === undefined || owner === this.config.workerId) {
+        // Moving, unowned, or assigned to us but not yet taken over: hold it (redelivered shortly).
+        metrics.forwardRetries.inc();
+        msg.nak(RETRY_DELAY_MS);
+        continue;
+      }
+      let list = remote.get(owner);
+      if (list === undefined) remote.set(owner, (list = []));
+      list.push({ msg, item: { partition, subject: msg.subject, payload: msg.string() } });
+    }
+    const work: Array<Promise<void>> = [];
+    if (local.length > 0) work.push(this.intake(local));
+    for (const [owner, list] of remote) work.push(this.forward(owner, list));
+    await Promise.all(work);
+  }
+
+  private async forward(owner: string, list: Array<{ msg: JsMsg; item: ForwardItem }>): Promise<void> {
+    this.metrics.signalsForwarded.inc(list.length);
+    const verdicts = await this.forwarder!.send(
+      owner,
+      list.map((l) => l.item),
+    );
+    verdicts.forEach((v, i) => {
+      const { msg } = list[i]!;
+      if (v === 'stored') msg.ack();
+      else {
+        this.metrics.forwardRetries.inc();
+        msg.nak(RETRY_DELAY_MS);
+      }
+    });
+  }
+
+  /** Signals another worker forwarded to us as the owner of their partitions. */
+  private async onForwarded(req: ForwardRequest): Promise<ForwardReply> {
+    const verdicts: ForwardReply['verdicts'] = req.signals.map(() => 'retry');
+    const inbound: Inbound[] = [];
+    req.signals.forEach((s, i) => {
+      if (!this.owned.has(s.partition) || this.state !== 'running') return;
+      const parsed = parseSignal(new TextEncoder().encode(s.payload), Number.MAX_SAFE_INTEGER);
+      if (!parsed.ok) {
+        // The sender validated it; a disagreement means mixed versions. Settle it rather than loop.
+        this.log.warn({ reason: parsed.reason, detail: parsed.detail }, 'forwarded signal failed validation here; dropped');
+        verdicts[i] = 'stored';
+        return;
+      }
+      inbound.push({
+        signal: parsed.signal,
+        payload: s.payload,
+        partition: s.partition,
+        source: { holdable: false, ack: () => (verdicts[i] = 'stored'), nak: () => (verdicts[i] = 'retry') },
+      });
+    });
+    if (inbound.length > 0) await this.intake(inbound);
+    return { verdicts, table_version: this.view.tableVersion };
+  }
+
+  /** Fan-in for signals of partitions we own: classify, store (one round trip), settle, find what is ready. */
+  private intake(items: Inbound[]): Promise<void> {
+    const p = this.doIntake(items);
+    this.intakes.add(p);
+    void p.finally(() => this.intakes.delete(p));
+    return p;
+  }
+
+  private async doIntake(items: Inbound[]): Promise<void> {
+    const now = Date.now();
+    const pending: Array<{ source: SignalSource; corr: OpenCorrelation; agent: string; payload: string }> = [];
+    const late: Array<{ corrId: string; agent: string; payload: string }> = [];
+    const touched = new Set<OpenCorrelation>();
+
+    for (const { signal, payload, partition, source } of items) {
       const corrId = signal.corr_id;
       const agent = signal.agent_name;
-      metrics.signalsReceived.inc({ agent });
       let corr = this.fanIn.get(corrId);
       if (corr === undefined) {
         const seen = this.decided.get(corrId);
         if (seen !== undefined) {
-          this.lateOrDuplicate(msg, corrId, seen, agent, late);
+          this.lateOrDuplicate(source, corrId, seen, agent, late, payload);
           continue;
         }
-        corr = this.fanIn.create(corrId, partitionOf(corrId, this.config.partitions), now);
+        corr = this.fanIn.create(corrId, partition, now);
       }
       if (!this.fanIn.add(corr, signal)) {
-        this.duplicate(msg, corr, agent);
+        this.duplicate(source, corr, agent);
         continue;
       }
-      pending.push({ msg, corr, agent, payload: msg.string() });
+      pending.push({ source, corr, agent, payload });
       touched.add(corr);
     }
 
@@ -271,7 +386,7 @@ export class OrchestratorWorker {
 
   /** Writes new signals to Redis (one pipelined round trip) and acks them; holds them when Redis is down. */
   private async persist(
-    pending: Array<{ msg: JsMsg; corr: OpenCorrelation; agent: string; payload: string }>,
+    pending: Array<{ source: SignalSource; corr: OpenCorrelation; agent: string; payload: string }>,
     late: Array<{ corrId: string; agent: string; payload: string }>,
   ): Promise<void> {
     const { metrics } = this;
@@ -282,6 +397,7 @@ export class OrchestratorWorker {
         partition: p.corr.partition,
         payload: p.payload,
         deadlineMs: p.corr.deadlineMs,
+        epoch: this.owned.get(p.corr.partition) ?? -1,
       }));
       metrics.stateOperations.inc({ operation: 'store' }, items.length);
       try {
@@ -289,10 +405,16 @@ export class OrchestratorWorker {
         verdicts.forEach((v, i) => {
           const p = pending[i]!;
           if (v.kind === 'stored') {
-            p.msg.ack();
+            p.source.ack();
           } else if (v.kind === 'duplicate') {
             metrics.duplicateSignals.inc();
-            p.msg.ack();
+            p.source.ack();
+          } else if (v.kind === 'fenced') {
+            // The partition has a newer owner (we were paused past our lease): give the signal back.
+            metrics.fencedWrites.inc();
+            if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
+            this.losePartition(p.corr.partition, 'fenced store');
+            p.source.nak(RETRY_DELAY_MS);
           } else {
             // Decided before (by this worker before a restart, or by a previous owner).
             if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
@@ -301,7 +423,7 @@ export class OrchestratorWorker {
               this.decided.add(p.corr.corrId, v.agents);
               seen = this.decided.get(p.corr.corrId)!;
             }
-            this.lateOrDuplicate(p.msg, p.corr.corrId, seen, p.agent, late, p.payload);
+            this.lateOrDuplicate(p.source, p.corr.corrId, seen, p.agent, late, p.payload);
           }
         });
         return;
@@ -314,39 +436,42 @@ export class OrchestratorWorker {
     }
     for (const p of pending) {
       p.corr.unsynced.set(p.agent, p.payload);
-      p.corr.held.push(p.msg);
+      // A forwarded signal's sender cannot wait for the decision: it is settled on memory alone
+      // (see docs/architecture.md, Redis down).
+      if (p.source.holdable) p.corr.held.push(p.source);
+      else p.source.ack();
     }
     this.updateHeldGauge();
   }
 
-  private duplicate(msg: JsMsg, corr: OpenCorrelation, agent: string): void {
+  private duplicate(source: SignalSource, corr: OpenCorrelation, agent: string): void {
     this.metrics.duplicateSignals.inc();
-    if (corr.unsynced.has(agent)) {
+    if (corr.unsynced.has(agent) && source.holdable) {
       // The original is held un-acked (memory only). Keep this delivery instead: acking it would
       // ack the stream message the original stands for.
-      corr.held.push(msg);
+      corr.held.push(source);
       this.updateHeldGauge();
       return;
     }
-    msg.ack();
+    source.ack();
   }
 
   private lateOrDuplicate(
-    msg: JsMsg,
+    source: SignalSource,
     corrId: string,
     seen: Set<string>,
     agent: string,
     late: Array<{ corrId: string; agent: string; payload: string }>,
-    payload?: string,
+    payload: string,
   ): void {
     if (seen.has(agent)) {
       this.metrics.duplicateSignals.inc();
     } else {
       seen.add(agent);
       this.metrics.lateSignals.inc();
-      late.push({ corrId, agent, payload: payload ?? msg.string() });
+      late.push({ corrId, agent, payload });
     }
-    msg.ack();
+    source.ack();
   }
 
   private recordLate(late: Array<{ corrId: string; agent: string; payload: string }>): void {
@@ -393,11 +518,11 @@ export class OrchestratorWorker {
     this.wakeCapacity();
   }
 
-  private async decideAndEmit(batch: Array<{ corr: OpenCorrelation; atDeadline: boolean }>): Promise<void> {
+  private async decideAndEmit(batch: Array<{ corr: OpenCorrelation; atDeadline: boolean }>, epochs?: Map<number, number>): Promise<void> {
     const results = await this.decider.decide(batch.map(({ corr, atDeadline }) => engineInput(corr, atDeadline)));
     const now = Date.now();
     const jobs: DecisionJob[] = batch.map(({ corr, atDeadline }, i) =>
-      shapeDecision(this.engine, corr, results[i]!, atDeadline, this.ctx, this.owned.get(corr.partition) ?? 0, now),
+      shapeDecision(this.engine, corr, results[i]!, atDeadline, this.ctx, epochs?.get(corr.partition) ?? this.owned.get(corr.partition) ?? 0, now),
     );
     await this.emitter!.emit(jobs);
   }
@@ -431,7 +556,9 @@ export class OrchestratorWorker {
   private async doRecover(): Promise<void> {
     const store = this.store!;
     try {
-      if (!this.epochsClaimed) {
+      if (this.ownership === 'coordinated') {
+        // Epochs belong to the leader; partitions assigned while Redis was away are resumed on assign.
+      } else if (!this.epochsClaimed) {
         const partitions = [...this.owned.keys()];
         const epochs = await store.bumpEpochs(partitions);
         for (const [p, e] of epochs) this.owned.set(p, e);
@@ -483,7 +610,7 @@ export class OrchestratorWorker {
     for (const corr of this.fanIn.values()) {
       if (corr.unsynced.size === 0) continue;
       for (const [agent, payload] of corr.unsynced) {
-        items.push({ corrId: corr.corrId, agent, partition: corr.partition, payload, deadlineMs: corr.deadlineMs });
+        items.push({ corrId: corr.corrId, agent, partition: corr.partition, payload, deadlineMs: corr.deadlineMs, epoch: this.owned.get(corr.partition) ?? -1 });
       }
       owners.push(corr);
     }
@@ -505,6 +632,139 @@ export class OrchestratorWorker {
     this.metrics.heldMessages.set(held);
   }
 
+  // ---- cluster ------------------------------------------------------------------------------
+
+  private async joinCluster(): Promise<void> {
+    const { config, log } = this;
+    this.forwarder = new SignalForwarder(this.nats!.nc, config.workerId, log);
+    this.forwarder.serve((req) => this.onForwarded(req));
+    this.membership = new WorkerMembership({
+      nc: this.nats!.nc,
+      redis: this.redis!.client,
+      redisAvailable: () => this.redis?.available === true,
+      keys: new ClusterKeys(config.redis.keyPrefix),
+      workerId: config.workerId,
+      capacity: config.cluster.workerCapacity,
+      heartbeatMs: config.cluster.heartbeatIntervalMs,
+      leaseMs: config.cluster.workerLeaseMs,
+      log,
+      handlers: {
+        assign: (partitions) => this.assign(partitions),
+        revoke: (partitions) => this.revoke(partitions),
+        shutdown: () => {
+          log.info('leader asked this worker to shut down (drained)');
+          this.options.onShutdownRequested?.();
+        },
+        table: (table) => this.onTable(table),
+        heartbeat: () => ({ load: this.fanIn.size, owned: [...this.owned.keys()], draining: this.state === 'draining' }),
+      },
+    });
+    await this.membership.start();
+    // Restarted with the same WORKER_ID (a pod keeps its name): take back what the table says is ours.
+    const table = await this.membership.loadTable().catch(() => undefined);
+    if (table !== undefined) {
+      this.view.apply(table);
+      const mine = table.partitions.filter((p) => p.owner === config.workerId && p.phase === 'owned');
+      if (mine.length > 0) await this.assign(mine.map((p) => ({ partition: p.partition, epoch: p.epoch })));
+    }
+  }
+
+  /** The leader gives us partitions at new epochs: resume their open correlations from Redis. */
+  private async assign(partitions: Array<{ partition: number; epoch: number }>): Promise<number[]> {
+    const fresh = partitions.filter((p) => this.owned.get(p.partition) !== p.epoch);
+    for (const p of fresh) this.owned.set(p.partition, p.epoch);
+    this.metrics.partitionsOwned.set(this.owned.size);
+    if (fresh.length > 0) {
+      if (this.redis?.available !== true) throw new Error('redis unavailable: cannot resume partitions');
+      await this.resume(fresh.map((p) => p.partition));
+      this.log.info({ partitions: fresh.map((p) => p.partition), epochs: fresh.map((p) => p.epoch) }, 'partitions assigned');
+    }
+    return partitions.map((p) => p.partition);
+  }
+
+  /**
+   * Cooperative revoke: stop taking signals for these partitions, finish what is in flight (our
+   * claims still carry the current epoch, which the leader only bumps after we answer), leave the
+   * open correlations in Redis for the next owner, answer "released".
+   */
+  private async revoke(partitions: number[]): Promise<number[]> {
+    const set = new Set(partitions.filter((p) => this.owned.has(p)));
+    if (set.size === 0) return partitions;
+    const started = Date.now();
+    const epochs = new Map([...set].map((p) => [p, this.owned.get(p)!]));
+    for (const p of set) this.owned.delete(p);
+    this.metrics.partitionsOwned.set(this.owned.size);
+    // Work already accepted for these partitions finishes under our epoch.
+    await Promise.allSettled([...this.intakes]);
+    const mine = this.readyQueue.filter((r) => set.has(r.corr.partition));
+    if (mine.length > 0) {
+      for (let i = this.readyQueue.length - 1; i >= 0; i--) if (set.has(this.readyQueue[i]!.corr.partition)) this.readyQueue.splice(i, 1);
+      for (const r of mine) this.decided.add(r.corr.corrId, Object.keys(r.corr.signals));
+      const emit = this.decideAndEmit(mine, epochs);
+      this.emits.add(emit);
+      void emit.finally(() => this.emits.delete(emit));
+    }
+    await Promise.allSettled([...this.emits]);
+    await this.flushPartitions(set, epochs);
+    this.log.info({ partitions: [...set], took_ms: Date.now() - started }, 'partitions released');
+    return partitions;
+  }
+
+  /** Drops open correlations of partitions from memory; what is only in memory is written or given back. */
+  private async flushPartitions(partitions: Set<number>, epochs: Map<number, number>): Promise<void> {
+    const leaving = [...this.fanIn.values()].filter((c) => partitions.has(c.partition));
+    const unsynced = leaving.filter((c) => c.unsynced.size > 0);
+    if (unsynced.length > 0 && this.redis?.available === true) {
+      try {
+        await this.store!.storeSignals(
+          unsynced.flatMap((c) =>
+            [...c.unsynced].map(([agent, payload]) => ({
+              corrId: c.corrId,
+              agent,
+              partition: c.partition,
+              payload,
+              deadlineMs: c.deadlineMs,
+              epoch: epochs.get(c.partition) ?? -1,
+            })),
+          ),
+        );
+        for (const c of unsynced) {
+          c.unsynced.clear();
+          for (const h of c.held) h.ack();
+          c.held.length = 0;
+        }
+      } catch (err) {
+        this.log.warn({ err }, 'could not write held signals before release; returning them to JetStream');
+      }
+    }
+    for (const c of leaving) {
+      for (const h of c.held) h.nak();
+      c.held.length = 0;
+      this.fanIn.remove(c.corrId);
+    }
+    this.metrics.activeCorrelations.set(this.fanIn.size);
+    this.updateHeldGauge();
+  }
+
+  /** We learned (from a fenced write or a newer table) that a partition has a newer owner. */
+  private losePartition(partition: number, why: string): void {
+    if (!this.owned.has(partition) || this.ownership === 'self') return;
+    this.owned.delete(partition);
+    this.metrics.partitionsOwned.set(this.owned.size);
+    this.log.warn({ partition, why }, 'partition lost to a newer owner');
+    void this.flushPartitions(new Set([partition]), new Map());
+  }
+
+  private onTable(table: AssignmentTable): void {
+    if (!this.view.apply(table)) return;
+    for (const entry of table.partitions) {
+      const mine = this.owned.get(entry.partition);
+      if (mine !== undefined && entry.owner !== this.config.workerId && entry.epoch > mine) {
+        this.losePartition(entry.partition, `table v${table.version} gives it to ${entry.owner ?? 'nobody'}`);
+      }
+    }
+  }
+
   // ---- shutdown -----------------------------------------------------------------------------
 
   private async shutdown(): Promise<void> {
@@ -516,6 +776,8 @@ export class OrchestratorWorker {
     this.wakeCapacity();
     this.log.info('worker draining: stopping intake');
     await this.consumer?.stop();
+    this.forwarder?.close();
+    await Promise.allSettled([...this.intakes]);
     // Publish everything that is ready now; open correlations stay in Redis for the next owner.
     this.drainReady(true);
     await Promise.allSettled([...this.emits]);
@@ -533,6 +795,8 @@ export class OrchestratorWorker {
       corr.held.length = 0;
     }
     if (returned > 0) this.log.warn({ returned }, 'signals not yet in redis returned to JetStream for redelivery');
+    // Removing the heartbeat lets the leader hand our partitions on at once.
+    await this.membership?.close();
     await this.nats?.close();
     await this.redis?.close();
     await this.http?.close();

@@ -1,6 +1,6 @@
 import type { EnrichedSignal } from '@at-orchestrator/contracts';
-import type { JsMsg } from '@nats-io/jetstream';
 import type { DecisionEngine } from '../engines/index.js';
+import type { SignalSource } from '../ingest/signal-source.js';
 import { DeadlineHeap } from './deadline-heap.js';
 
 /** One correlation being collected: its signals, its deadline, and what is not yet safe in Redis. */
@@ -18,7 +18,7 @@ export interface OpenCorrelation {
    * Source messages not acked yet because their signal is only in memory (Redis down): acked once
    * Redis has them or the decision is published, so a crash before then makes JetStream redeliver.
    */
-  readonly held: JsMsg[];
+  readonly held: SignalSource[];
   /** A previous owner claimed it but never marked it published: it must be decided again. */
   claimedNotPublished: boolean;
 }

@@ -6,19 +6,19 @@ const script = (name: string): string => readFileSync(new URL(`./scripts/${name}
 
 /** Lua scripts, each named after what it does and how many keys it takes. */
 export const SCRIPTS = {
-  storeSignal: { numberOfKeys: 3, lua: script('store-signal') },
+  storeSignal: { numberOfKeys: 4, lua: script('store-signal') },
   claimDecision: { numberOfKeys: 2, lua: script('claim-decision') },
   markPublished: { numberOfKeys: 2, lua: script('mark-published') },
 } as const;
 
 /** A pipeline with the scripts above defined as commands (ioredis defineCommand). */
 type ScriptPipeline = ChainableCommander & {
-  storeSignal(k1: string, k2: string, k3: string, agent: string, payload: string, ttl: number, corr: string, deadline: number): ScriptPipeline;
+  storeSignal(k1: string, k2: string, k3: string, k4: string, agent: string, payload: string, ttl: number, corr: string, deadline: number, epoch: string): ScriptPipeline;
   claimDecision(k1: string, k2: string, epoch: string, value: string, ttl: number): ScriptPipeline;
   markPublished(k1: string, k2: string, value: string, corr: string, ttl: number): ScriptPipeline;
 };
 
-export type StoreVerdict = { kind: 'stored' } | { kind: 'duplicate' } | { kind: 'done'; agents: string[]; published: boolean };
+export type StoreVerdict = { kind: 'stored' } | { kind: 'duplicate' } | { kind: 'fenced' } | { kind: 'done'; agents: string[]; published: boolean };
 export type ClaimVerdict =
   | { kind: 'claimed' }
   | { kind: 'fenced'; currentEpoch: number }
@@ -30,6 +30,8 @@ export interface SignalToStore {
   partition: number;
   payload: string;
   deadlineMs: number;
+  /** The epoch the caller owns the partition at: a stale one is refused (fenced). */
+  epoch: number;
 }
 
 export interface ClaimRequest {
@@ -82,17 +84,20 @@ export class CorrelationStore {
         this.keys.signals(it.corrId),
         this.keys.done(it.corrId),
         this.keys.open(it.partition),
+        this.keys.epoch(it.partition),
         it.agent,
         it.payload,
         this.ttl.stateSec,
         it.corrId,
         it.deadlineMs,
+        String(it.epoch),
       );
     }
     const results = await execOrThrow(pipeline);
     return results.map((r): StoreVerdict => {
       if (r === 1) return { kind: 'stored' };
       if (r === 0) return { kind: 'duplicate' };
+      if (r === -1) return { kind: 'fenced' };
       return { kind: 'done', ...parseDoneMarker(String(r)) };
     });
   }

@@ -1,0 +1,148 @@
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { Redis } from 'ioredis';
+import {
+  AssignmentTable,
+  ClusterKeys,
+  ClusterSubjects,
+  ORCHESTRATOR_VERSION,
+  PartitionState,
+  WorkerCommand,
+  type WorkerCommandReply,
+  type WorkerHeartbeat,
+} from '@at-orchestrator/contracts';
+import type { Logger } from '@at-orchestrator/runtime';
+
+export interface MembershipHandlers {
+  assign(partitions: Array<{ partition: number; epoch: number }>): Promise<number[]>;
+  revoke(partitions: number[]): Promise<number[]>;
+  shutdown(): void;
+  table(table: AssignmentTable): void;
+  /** What the heartbeat reports. */
+  heartbeat(): Pick<WorkerHeartbeat, 'load' | 'owned' | 'draining'>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The worker's side of the cluster protocol (docs/cluster.md): heartbeats into Redis with a lease,
+ * answers the leader's assign / revoke / shutdown commands, follows the assignment broadcasts.
+ * Commands from a leader older than the newest one seen are refused.
+ */
+export class WorkerMembership {
+  private timer: NodeJS.Timeout | undefined;
+  private subs: Subscription[] = [];
+  private highestLeaderEpoch = 0;
+  private readonly startedAt = new Date().toISOString();
+  private closed = false;
+
+  constructor(
+    private readonly o: {
+      nc: NatsConnection;
+      redis: Redis;
+      redisAvailable: () => boolean;
+      keys: ClusterKeys;
+      workerId: string;
+      capacity: number;
+      heartbeatMs: number;
+      leaseMs: number;
+      log: Logger;
+      handlers: MembershipHandlers;
+    },
+  ) {}
+
+  async start(): Promise<void> {
+    const { nc, workerId, log, handlers } = this.o;
+    this.subs.push(
+      nc.subscribe(ClusterSubjects.worker(workerId), {
+        callback: (err, msg) => {
+          if (err !== null) return;
+          void this.onCommand(msg.data).then(
+            (reply) => msg.respond(encoder.encode(JSON.stringify(reply))),
+            (e: unknown) => {
+              log.error({ err: e }, 'cluster command failed');
+              msg.respond(encoder.encode(JSON.stringify({ ok: false, partitions: [], error: String((e as Error).message) } satisfies WorkerCommandReply)));
+            },
+          );
+        },
+      }),
+      nc.subscribe(ClusterSubjects.assignment, {
+        callback: (err, msg) => {
+          if (err !== null) return;
+          try {
+            const table = AssignmentTable.parse(msg.json());
+            this.highestLeaderEpoch = Math.max(this.highestLeaderEpoch, table.leader_epoch);
+            handlers.table(table);
+          } catch (e) {
+            log.warn({ err: e }, 'ignoring a malformed assignment table');
+          }
+        },
+      }),
+    );
+    await nc.flush();
+    await this.beat();
+    this.timer = setInterval(() => void this.beat(), this.o.heartbeatMs);
+  }
+
+  /** The table as stored in Redis, for a worker (re)starting before the next broadcast. */
+  async loadTable(): Promise<AssignmentTable | undefined> {
+    if (!this.o.redisAvailable()) return undefined;
+    const raw = await this.o.redis.hgetall(this.o.keys.assignment());
+    const partitions: PartitionState[] = [];
+    for (const value of Object.values(raw)) {
+      const parsed = PartitionState.safeParse(JSON.parse(value));
+      if (parsed.success) partitions.push(parsed.data);
+    }
+    if (partitions.length === 0) return undefined;
+    return { version: 0, leader: null, leader_epoch: 0, partitions };
+  }
+
+  /** Stops heartbeating and removes the heartbeat, so the leader reassigns at once. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const s of this.subs) s.unsubscribe();
+    if (this.o.redisAvailable()) {
+      try {
+        await this.o.redis.del(this.o.keys.worker(this.o.workerId));
+      } catch {
+        // it expires with its lease
+      }
+    }
+  }
+
+  private async beat(): Promise<void> {
+    if (this.closed || !this.o.redisAvailable()) return;
+    const hb: WorkerHeartbeat = {
+      id: this.o.workerId,
+      capacity: this.o.capacity,
+      version: ORCHESTRATOR_VERSION,
+      started_at: this.startedAt,
+      ...this.o.handlers.heartbeat(),
+    };
+    try {
+      await this.o.redis.set(this.o.keys.worker(this.o.workerId), JSON.stringify(hb), 'PX', this.o.leaseMs);
+    } catch (err) {
+      this.o.log.debug({ err }, 'heartbeat failed');
+    }
+  }
+
+  private async onCommand(data: Uint8Array): Promise<WorkerCommandReply> {
+    const parsed = WorkerCommand.safeParse(JSON.parse(new TextDecoder().decode(data)));
+    if (!parsed.success) return { ok: false, partitions: [], error: 'malformed command' };
+    const cmd = parsed.data;
+    if (cmd.leader_epoch < this.highestLeaderEpoch) {
+      return { ok: false, partitions: [], error: `stale leader epoch ${cmd.leader_epoch} < ${this.highestLeaderEpoch}` };
+    }
+    this.highestLeaderEpoch = cmd.leader_epoch;
+    switch (cmd.type) {
+      case 'assign':
+        return { ok: true, partitions: await this.o.handlers.assign(cmd.partitions) };
+      case 'revoke':
+        return { ok: true, partitions: await this.o.handlers.revoke(cmd.partitions) };
+      case 'shutdown':
+        this.o.handlers.shutdown();
+        return { ok: true, partitions: [] };
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RedisKeys } from '@at-orchestrator/contracts';
+import { RedisServer } from '@at-orchestrator/testkit';
+import { CorrelationStore } from './correlation-store.js';
+
+let server: RedisServer;
+let redis: Redis;
+let store: CorrelationStore;
+const keys = new RedisKeys('t');
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url);
+  store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
+});
+afterAll(async () => {
+  await redis?.quit();
+  await server?.dispose();
+});
+beforeEach(async () => {
+  await redis.flushall();
+  await redis.set(keys.epoch(3), '7');
+});
+
+const signal = (corrId: string, agent: string, epoch = 7) => ({ corrId, agent, partition: 3, payload: `{"a":"${agent}"}`, deadlineMs: 1000, epoch });
+
+describe('storeSignal.lua', () => {
+  it('stores the first signal of an agent, with the TTL and the open index entry', async () => {
+    expect(await store.storeSignals([signal('c1', 'risk')])).toEqual([{ kind: 'stored' }]);
+    expect(await redis.hgetall(keys.signals('c1'))).toEqual({ risk: '{"a":"risk"}' });
+    expect(await redis.ttl(keys.signals('c1'))).toBeGreaterThan(50);
+    expect(await redis.zrange(keys.open(3), 0, -1, 'WITHSCORES')).toEqual(['c1', '1000']);
+  });
+
+  it('reports a repeat as a duplicate and keeps the first payload', async () => {
+    await store.storeSignals([signal('c1', 'risk')]);
+    const again = { ...signal('c1', 'risk'), payload: '{"other":1}' };
+    expect(await store.storeSignals([again])).toEqual([{ kind: 'duplicate' }]);
+    expect(await redis.hget(keys.signals('c1'), 'risk')).toBe('{"a":"risk"}');
+  });
+
+  it('refuses a decided correlation and returns the agents of its decision', async () => {
+    await redis.set(keys.done('c1'), 'published|momentum,risk');
+    expect(await store.storeSignals([signal('c1', 'correlation')])).toEqual([{ kind: 'done', published: true, agents: ['momentum', 'risk'] }]);
+    expect(await redis.exists(keys.signals('c1'))).toBe(0);
+  });
+
+  it('refuses a writer with a stale epoch and writes nothing', async () => {
+    expect(await store.storeSignals([signal('c1', 'risk', 6)])).toEqual([{ kind: 'fenced' }]);
+    expect(await redis.exists(keys.signals('c1'))).toBe(0);
+    expect(await redis.zcard(keys.open(3))).toBe(0);
+  });
+});
+
+describe('claimDecision.lua and markPublished.lua', () => {
+  const claim = (epoch = 7) => ({ corrId: 'c1', partition: 3, epoch, agents: ['momentum', 'risk'] });
+
+  it('lets exactly one claim through, and reports an unpublished claim as such', async () => {
+    expect(await store.claim([claim()], 'w1')).toEqual([{ kind: 'claimed' }]);
+    expect(await redis.get(keys.done('c1'))).toBe('pending|7|w1|momentum,risk');
+    expect(await store.claim([claim()], 'w2')).toEqual([{ kind: 'exists', published: false, agents: ['momentum', 'risk'] }]);
+  });
+
+  it('fences a claim made at a stale epoch', async () => {
+    expect(await store.claim([claim(6)], 'w1')).toEqual([{ kind: 'fenced', currentEpoch: 7 }]);
+    expect(await redis.exists(keys.done('c1'))).toBe(0);
+  });
+
+  it('markPublished closes the correlation: marker published, open index entry gone', async () => {
+    await store.storeSignals([signal('c1', 'risk')]);
+    await store.claim([claim()], 'w1');
+    await store.markPublished([{ corrId: 'c1', partition: 3, agents: ['momentum', 'risk'] }]);
+    expect(await redis.get(keys.done('c1'))).toBe('published|momentum,risk');
+    expect(await redis.ttl(keys.done('c1'))).toBeGreaterThan(500);
+    expect(await redis.zcard(keys.open(3))).toBe(0);
+    expect(await store.claim([claim()], 'w2')).toEqual([{ kind: 'exists', published: true, agents: ['momentum', 'risk'] }]);
+  });
+
+  it('loadOpen returns open correlations with deadlines and flags claimed-but-unpublished ones', async () => {
+    await store.storeSignals([signal('c1', 'risk'), signal('c2', 'momentum')]);
+    await store.claim([{ ...claim(), corrId: 'c2' }], 'w1');
+    const open = await store.loadOpen([3]);
+    expect(open.map((o) => [o.corrId, o.deadlineMs, o.claimedNotPublished]).sort()).toEqual([
+      ['c1', 1000, false],
+      ['c2', 1000, true],
+    ]);
+  });
+});
