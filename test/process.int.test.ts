@@ -33,7 +33,7 @@ describe('at-orchestrator worker as a process', () => {
   });
 
   it('serves /health, /ready and /metrics with the seed fields and metric names, and drains on SIGTERM with exit 0', async () => {
-    const env = stack.env({ HTTP_PORT: '0' });
+    const env = stack.env({ HTTP_PORT: '0', REDIS_KEY_PREFIX: 'health' });
     const wp = await WorkerProcess.started(env);
     const port = JSON.parse(wp.output.find((l) => l.includes('"http_port"'))!).http_port as number;
     const base = `http://127.0.0.1:${port}`;
@@ -76,7 +76,16 @@ describe('at-orchestrator worker as a process', () => {
 
   it('killed with SIGKILL mid-load and restarted: every correlation is decided exactly once', async () => {
     // ack-wait well inside the decision timeout: signals the dead worker held come back in time.
-    const env = stack.env({ ACK_WAIT_SEC: '2', DECISION_TIMEOUT_SEC: '10', STATE_TTL_SECONDS: '60' });
+    const env = stack.env({
+      REDIS_KEY_PREFIX: 'kill',
+      ACK_WAIT_SEC: '2',
+      DECISION_TIMEOUT_SEC: '10',
+      STATE_TTL_SECONDS: '60',
+      // The embedded coordinator of the killed process holds its lease until it expires.
+      HEARTBEAT_INTERVAL_MS: '300',
+      WORKER_LEASE_MS: '1500',
+      LEADER_LEASE_MS: '1500',
+    });
     const prefix = 'kill-';
     const decisions = new DecisionLog(stack.js, prefix);
     await decisions.start();
@@ -100,7 +109,7 @@ describe('at-orchestrator worker as a process', () => {
   });
 
   it('open correlations survive a restart: resumed from Redis with their deadline', async () => {
-    const env = stack.env({ DECISION_TIMEOUT_SEC: '5', STATE_TTL_SECONDS: '60', ACK_WAIT_SEC: '1' });
+    const env = stack.env({ REDIS_KEY_PREFIX: 'resume', DECISION_TIMEOUT_SEC: '5', STATE_TTL_SECONDS: '60', ACK_WAIT_SEC: '1' });
     const decisions = new DecisionLog(stack.js, 'resume-');
     await decisions.start();
     let wp = await WorkerProcess.started(env);
@@ -110,7 +119,7 @@ describe('at-orchestrator worker as a process', () => {
     // Stored (and acked) before the stop: the worker says so at debug level only, so wait on Redis itself.
     const { Redis } = await import('ioredis');
     const redis = new Redis(stack.redis.url);
-    const stored = async (): Promise<boolean> => (await redis.exists('orchestrator:signals:resume-1', 'orchestrator:signals:resume-2')) === 2;
+    const stored = async (): Promise<boolean> => (await redis.exists('resume:signals:resume-1', 'resume:signals:resume-2')) === 2;
     while (!(await stored())) await new Promise((r) => setImmediate(r));
     wp.kill('SIGTERM');
     expect(await wp.exited()).toBe(0);

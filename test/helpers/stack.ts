@@ -135,38 +135,67 @@ export class DecisionLog {
   }
 }
 
-/** A worker as a real process (for kill -9, SIGTERM and exit-code tests). */
-export class WorkerProcess {
+/** An at-orchestrator process (worker, coordinator, CLI command), its output read line by line. */
+export class CliProcess {
   readonly output: string[] = [];
+  private lineWaiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
   private exitWaiters: Array<(code: number | null) => void> = [];
   exitCode: number | null | undefined;
 
   private constructor(readonly child: ChildProcess) {
-    const collect = (chunk: Buffer): void => {
-      this.output.push(...chunk.toString().split('\n').filter((l) => l !== ''));
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
+    for (const stream of [child.stdout, child.stderr]) {
+      let partial = '';
+      stream?.on('data', (chunk: Buffer) => {
+        const parts = (partial + chunk.toString()).split('\n');
+        partial = parts.pop() ?? '';
+        for (const line of parts) this.onLine(line);
+      });
+      stream?.on('end', () => {
+        if (partial !== '') this.onLine(partial);
+        partial = '';
+      });
+    }
     child.once('exit', (code) => {
       this.exitCode = code;
       for (const w of this.exitWaiters) w(code);
     });
   }
 
-  static spawn(env: Env, args: string[] = ['worker']): WorkerProcess {
+  static spawn(env: Env, args: string[] = ['worker']): CliProcess {
     const child = spawn(process.execPath, [CLI_MAIN, ...args], {
       env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new WorkerProcess(child);
+    return new CliProcess(child);
   }
 
   /** Spawns a worker and waits for its "worker started" log line. */
-  static async started(env: Env, timeoutMs = 30_000): Promise<WorkerProcess> {
+  static async started(env: Env, timeoutMs = 30_000, args: string[] = ['worker'], ready = /"msg":"worker started"/): Promise<CliProcess> {
     const port = env.HTTP_PORT === undefined || env.HTTP_PORT === '0' ? String(await freePort()) : env.HTTP_PORT;
-    const wp = WorkerProcess.spawn({ ...env, HTTP_PORT: port, LOG_LEVEL: 'info' });
-    await wp.waitForLine(/"msg":"worker started"/, timeoutMs);
-    return wp;
+    const p = CliProcess.spawn({ ...env, HTTP_PORT: port, LOG_LEVEL: env.LOG_LEVEL === 'debug' ? 'debug' : 'info' }, args);
+    await p.waitForLine(ready, timeoutMs);
+    return p;
+  }
+
+  /** Runs a CLI command to completion; resolves to its exit code and output. */
+  static async run(env: Env, args: string[]): Promise<{ code: number | null; stdout: string; output: string[] }> {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    const p = new CliProcess(child);
+    const code = await p.exited();
+    return { code, stdout, output: p.output };
+  }
+
+  private onLine(line: string): void {
+    if (line === '') return;
+    this.output.push(line);
+    if (this.output.length > 20_000) this.output.splice(0, 10_000);
+    this.lineWaiters = this.lineWaiters.filter((w) => {
+      if (!w.pattern.test(line)) return true;
+      w.resolve(line);
+      return false;
+    });
   }
 
   waitForLine(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
@@ -174,32 +203,21 @@ export class WorkerProcess {
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        cleanup();
         reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${this.output.slice(-20).join('\n')}`));
       }, timeoutMs);
-      const onData = (chunk: Buffer): void => {
-        const line = chunk
-          .toString()
-          .split('\n')
-          .find((l) => pattern.test(l));
-        if (line !== undefined) {
-          cleanup();
+      const waiter = {
+        pattern,
+        resolve: (line: string) => {
+          clearTimeout(timer);
           resolve(line);
-        }
+        },
       };
-      const onExit = (): void => {
-        cleanup();
-        reject(new Error(`process exited before a line matched ${pattern}; output:\n${this.output.slice(-20).join('\n')}`));
-      };
-      const cleanup = (): void => {
+      this.lineWaiters.push(waiter);
+      void this.exited().then(() => {
+        if (!this.lineWaiters.includes(waiter)) return;
         clearTimeout(timer);
-        this.child.stdout?.off('data', onData);
-        this.child.stderr?.off('data', onData);
-        this.child.off('exit', onExit);
-      };
-      this.child.stdout?.on('data', onData);
-      this.child.stderr?.on('data', onData);
-      this.child.once('exit', onExit);
+        reject(new Error(`process exited before a line matched ${pattern}; output:\n${this.output.slice(-20).join('\n')}`));
+      });
     });
   }
 
@@ -212,3 +230,7 @@ export class WorkerProcess {
     this.child.kill(signal);
   }
 }
+
+/** A worker is a CliProcess running `worker`. */
+export const WorkerProcess = CliProcess;
+export type WorkerProcess = CliProcess;

@@ -274,7 +274,6 @@ export class OrchestratorWorker {
         continue;
       }
       const signal = parsed.signal;
-      metrics.signalsReceived.inc({ agent: signal.agent_name });
       const partition = partitionOf(signal.corr_id, this.config.partitions);
       if (this.owned.has(partition)) {
         local.push({ signal, payload: msg.string(), partition, source: jetStreamSource(msg) });
@@ -354,6 +353,8 @@ export class OrchestratorWorker {
     for (const { signal, payload, partition, source } of items) {
       const corrId = signal.corr_id;
       const agent = signal.agent_name;
+      // Counted where the signal is taken in (its partition's owner), once per delivery taken.
+      this.metrics.signalsReceived.inc({ agent });
       let corr = this.fanIn.get(corrId);
       if (corr === undefined) {
         const seen = this.decided.get(corrId);
@@ -390,7 +391,8 @@ export class OrchestratorWorker {
     late: Array<{ corrId: string; agent: string; payload: string }>,
   ): Promise<void> {
     const { metrics } = this;
-    if (this.redis?.available === true && this.epochsClaimed) {
+    // Self-owned partitions get their epochs once Redis is reachable; until then there is no epoch to write under.
+    if (this.redis?.available === true && (this.ownership === 'coordinated' || this.epochsClaimed)) {
       const items: SignalToStore[] = pending.map((p) => ({
         corrId: p.corr.corrId,
         agent: p.agent,
@@ -755,14 +757,13 @@ export class OrchestratorWorker {
     void this.flushPartitions(new Set([partition]), new Map());
   }
 
+  /**
+   * Routing follows the newest table. Ownership does not: a partition is given up only when the
+   * leader revokes it or a write under our epoch is refused (fenced) — the fence, not the broadcast,
+   * is what keeps a paused worker from acting on partitions it lost.
+   */
   private onTable(table: AssignmentTable): void {
-    if (!this.view.apply(table)) return;
-    for (const entry of table.partitions) {
-      const mine = this.owned.get(entry.partition);
-      if (mine !== undefined && entry.owner !== this.config.workerId && entry.epoch > mine) {
-        this.losePartition(entry.partition, `table v${table.version} gives it to ${entry.owner ?? 'nobody'}`);
-      }
-    }
+    this.view.apply(table);
   }
 
   // ---- shutdown -----------------------------------------------------------------------------
