@@ -25,6 +25,10 @@ export class RedisKeys {
   late(corrId: string): string {
     return `${this.prefix}:late:${corrId}`;
   }
+  /** Redlock resource guarding a correlation while it is decided. */
+  lock(corrId: string): string {
+    return `${this.prefix}:lock:${corrId}`;
+  }
   /** Sorted set of open correlations of a partition, scored by their decision deadline (ms). */
   open(partition: number): string {
     return `${this.prefix}:open:${partition}`;

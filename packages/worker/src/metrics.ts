@@ -24,6 +24,7 @@ export class WorkerMetrics {
   readonly partitionsOwned: Gauge;
   readonly batchSize: Histogram;
   readonly signalsForwarded: Counter;
+  readonly lockFailures: Counter;
   readonly forwardRetries: Counter;
 
   constructor(registry: Registry, openPerPartition?: () => Map<number, number>) {
@@ -73,6 +74,11 @@ export class WorkerMetrics {
     this.degraded = new Gauge({ name: 'orchestrator_degraded', help: '1 while deciding without Redis', registers: r });
     this.heldMessages = new Gauge({ name: 'orchestrator_held_messages', help: 'Source messages held un-acked because their signal is only in memory', registers: r });
     this.partitionsOwned = new Gauge({ name: 'orchestrator_partitions_owned', help: 'Partitions this worker owns', registers: r });
+    this.lockFailures = new Counter({
+      name: 'orchestrator_lock_failures_total',
+      help: 'Decision batches that went on without their Redlock (contention or Redis errors); the epoch fence still guards them',
+      registers: r,
+    });
     this.signalsForwarded = new Counter({ name: 'orchestrator_signals_forwarded_total', help: 'Signals forwarded to the worker owning their partition', registers: r });
     this.forwardRetries = new Counter({
       name: 'orchestrator_forward_retries_total',

@@ -22,6 +22,7 @@ import {
 } from '@at-orchestrator/runtime';
 import { DeadLetterPublisher } from './emit/dead-letters.js';
 import { engineInput, shapeDecision, type DecisionContext, type DecisionJob } from './emit/decision-builder.js';
+import { CorrelationLock } from './emit/correlation-lock.js';
 import { DecisionEmitter } from './emit/decision-emitter.js';
 import { InlineDecider, type BatchDecider } from './engines/decider.js';
 import { createEngine, type DecisionEngine } from './engines/index.js';
@@ -90,6 +91,7 @@ export class OrchestratorWorker {
   private state: Lifecycle = 'new';
   private nats: NatsLink | undefined;
   private redis: RedisLink | undefined;
+  private redlockLinks: RedisLink[] = [];
   private js: JetStreamClient | undefined;
   private store: CorrelationStore | undefined;
   private emitter: DecisionEmitter | undefined;
@@ -165,9 +167,19 @@ export class OrchestratorWorker {
       stateSec: config.stateTtlSec,
       idempotencySec: config.idempotencyTtlSec,
     });
+    // REDLOCK_URLS names independent masters for the correlation lock; by default the state Redis.
+    this.redlockLinks = config.redis.redlockUrls.map((url, i) => new RedisLink(url, log, { name: `${config.serviceName}:${config.workerId}:redlock${i}` }));
+    await Promise.all(this.redlockLinks.map((l) => l.start()));
+    const lock = new CorrelationLock(
+      this.redlockLinks.length > 0 ? this.redlockLinks.map((l) => l.client) : [this.redis.client],
+      new RedisKeys(config.redis.keyPrefix),
+      this.metrics,
+      log,
+    );
     this.emitter = new DecisionEmitter({
       js: this.js,
       store: this.store,
+      lock,
       redisAvailable: () => this.redis?.available === true,
       metrics: this.metrics,
       log,
@@ -800,6 +812,7 @@ export class OrchestratorWorker {
     await this.membership?.close();
     await this.nats?.close();
     await this.redis?.close();
+    await Promise.all(this.redlockLinks.map((l) => l.close()));
     await this.http?.close();
     this.state = 'closed';
     this.log.info('worker closed');

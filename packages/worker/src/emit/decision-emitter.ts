@@ -2,12 +2,15 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { DECISION_SUBJECT, channelSubject } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
 import type { CorrelationStore } from '../state/correlation-store.js';
+import type { CorrelationLock } from './correlation-lock.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { encodeDecision, type DecisionJob } from './decision-builder.js';
 
 export interface EmitterDeps {
   js: JetStreamClient;
   store: CorrelationStore;
+  /** Redlock held from claim to publish; absent = no lock. */
+  lock?: CorrelationLock;
   redisAvailable: () => boolean;
   metrics: WorkerMetrics;
   log: Logger;
@@ -42,10 +45,12 @@ export class DecisionEmitter {
   async emit(jobs: DecisionJob[]): Promise<void> {
     if (jobs.length === 0) return;
     this.inFlight += jobs.length;
+    const lock = this.deps.lock !== undefined && this.deps.redisAvailable() ? await this.deps.lock.acquire(jobs.map((j) => j.corr.corrId)) : undefined;
     try {
       const toPublish = await this.claim(jobs);
       await this.publishAll(toPublish);
     } finally {
+      await this.deps.lock?.release(lock);
       this.inFlight -= jobs.length;
       if (this.inFlight === 0 && this.retry.length === 0) this.notifyIdle();
     }
