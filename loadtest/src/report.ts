@@ -1,0 +1,189 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { redactUrl } from '@at-orchestrator/contracts';
+import type { LatencySummary } from './histogram.js';
+import type { Infrastructure } from './infrastructure.js';
+import type { LoadOptions } from './options.js';
+import type { NodeRunResult, TimelinePoint } from './run.js';
+
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpu_model: string;
+  readonly memory_gib: number;
+  readonly node: string;
+  readonly nats_server: string | undefined;
+  readonly redis_server: string | undefined;
+  readonly k6: string | undefined;
+  readonly loadavg_start: readonly number[];
+  loadavg_end?: readonly number[];
+  readonly note: string;
+}
+
+export function machineInfo(infra: Infrastructure, k6Version: string | undefined): MachineInfo {
+  return {
+    cpus: availableParallelism(),
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    nats_server: infra.versions.nats,
+    redis_server: infra.versions.redis,
+    k6: k6Version,
+    loadavg_start: loadavg().map((v) => Math.round(v * 100) / 100),
+    note: 'the driver, the target and the servers share this machine; load average shows other users of the CPU',
+  };
+}
+
+export interface ResourceSummary {
+  readonly cpu_avg_pct: number;
+  readonly rss_after_warmup_mb: number;
+  readonly rss_end_mb: number;
+  readonly rss_growth_pct: number;
+  readonly heap_after_warmup_mb?: number;
+  readonly heap_end_mb?: number;
+  readonly heap_growth_pct?: number;
+  readonly eventloop_p99_max_ms?: number;
+  readonly handles_end?: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : (s[Math.floor((s.length - 1) / 2)] as number);
+};
+const growth = (from: number, to: number): number => (from <= 0 ? 0 : Math.round(((to - from) / from) * 1000) / 10);
+
+/**
+ * Per process: average CPU over the load, and memory growth after warm-up (median of the first
+ * samples after warm-up against the median of the last ones, so that one GC does not decide it).
+ */
+export function summariseResources(timeline: readonly TimelinePoint[], warmupSec: number): Record<string, ResourceSummary> {
+  const labels = new Set(timeline.flatMap((p) => Object.keys(p.processes)));
+  const out: Record<string, ResourceSummary> = {};
+  for (const label of labels) {
+    const pts = timeline.filter((p) => p.processes[label] !== undefined);
+    const after = pts.filter((p) => p.t >= warmupSec);
+    if (after.length === 0) continue;
+    const window = Math.max(1, Math.min(10, Math.floor(after.length / 5)));
+    const head = after.slice(0, window).map((p) => p.processes[label]!);
+    const tail = after.slice(-window).map((p) => p.processes[label]!);
+    const rssA = median(head.map((s) => s.rss_mb));
+    const rssB = median(tail.map((s) => s.rss_mb));
+    const heapHead = head.map((s) => s.heap_mb).filter((v): v is number => v !== undefined);
+    const heapTail = tail.map((s) => s.heap_mb).filter((v): v is number => v !== undefined);
+    const lags = after.map((p) => p.processes[label]!.eventloop_p99_ms).filter((v): v is number => v !== undefined);
+    const handles = tail.map((s) => s.handles).filter((v): v is number => v !== undefined);
+    out[label] = {
+      cpu_avg_pct: Math.round(after.reduce((n, p) => n + p.processes[label]!.cpu_pct, 0) / after.length),
+      rss_after_warmup_mb: rssA,
+      rss_end_mb: rssB,
+      rss_growth_pct: growth(rssA, rssB),
+      ...(heapHead.length > 0 && heapTail.length > 0
+        ? { heap_after_warmup_mb: median(heapHead), heap_end_mb: median(heapTail), heap_growth_pct: growth(median(heapHead), median(heapTail)) }
+        : {}),
+      ...(lags.length > 0 ? { eventloop_p99_max_ms: Math.max(...lags) } : {}),
+      ...(handles.length > 0 ? { handles_end: handles[handles.length - 1]! } : {}),
+    };
+  }
+  return out;
+}
+
+/**
+ * The machine's CPU over the load (after warm-up), in percent of one core: all of it, ours (the
+ * sampled processes: servers, target, driver) and the rest, i.e. other users of the machine.
+ */
+export function summariseMachine(timeline: readonly TimelinePoint[], warmupSec: number): { busy_avg_pct: number; ours_avg_pct: number; others_avg_pct: number; cores: number } {
+  const after = timeline.filter((p) => p.t >= warmupSec && p.machine_cpu_pct > 0);
+  const avg = (f: (p: TimelinePoint) => number): number => (after.length === 0 ? 0 : Math.round(after.reduce((n, p) => n + f(p), 0) / after.length));
+  const ours = (p: TimelinePoint): number => Object.values(p.processes).reduce((n, s) => n + s.cpu_pct, 0);
+  return {
+    busy_avg_pct: avg((p) => p.machine_cpu_pct),
+    ours_avg_pct: avg(ours),
+    others_avg_pct: Math.max(0, avg((p) => p.machine_cpu_pct - ours(p))),
+    cores: availableParallelism(),
+  };
+}
+
+/** Reasons the run failed its correctness bar (empty = ok). Timings are never a failure here. */
+export function problemsOf(r: NodeRunResult): string[] {
+  const t = r.totals;
+  const problems: string[] = [];
+  if (t.lost > 0) problems.push(`${t.lost} correlation(s) lost (no decision within the grace period)`);
+  if (t.duplicates > 0) problems.push(`${t.duplicates} duplicate decision(s)`);
+  if (t.mismatches > 0) problems.push(`${t.mismatches} decision(s) differ from the seed rules`);
+  if (t.early > 0) problems.push(`${t.early} decision(s) before their required signals were published`);
+  if (t.publish_errors > 0) problems.push(`${t.publish_errors} publish error(s)`);
+  if (t.unfinished > 0) problems.push(`${t.unfinished} correlation(s) not fully published when the run ended`);
+  if (t.started === 0) problems.push('no correlation was started');
+  for (const f of r.target_failures) problems.push(`target: ${f.split('\n')[0]}`);
+  return problems;
+}
+
+export function redactOptions(o: LoadOptions): Record<string, unknown> {
+  return {
+    ...o,
+    natsUrl: o.natsUrl === undefined ? undefined : redactUrl(o.natsUrl),
+    redisUrl: o.redisUrl === undefined ? undefined : redactUrl(o.redisUrl),
+    natsWsUrl: o.natsWsUrl === undefined ? undefined : redactUrl(o.natsWsUrl),
+  };
+}
+
+export function defaultResultPath(resultsDir: string, scenario: string, startedAt: Date): string {
+  const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return join(resultsDir, `${scenario}-${stamp}.json`);
+}
+
+export function writeResult(path: string, result: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+}
+
+const f = (v: number, digits = 2): string => v.toFixed(digits);
+const lat = (s: LatencySummary): string =>
+  `p50 ${f(s.p50)}  p95 ${f(s.p95)}  p99 ${f(s.p99)}  p99.9 ${f(s.p999)}  max ${f(s.max)}  (n=${s.count})`;
+
+export function formatTable(
+  o: LoadOptions,
+  r: NodeRunResult,
+  resources: Record<string, ResourceSummary>,
+  resultPath: string,
+  problems: readonly string[],
+  machineCpu?: { busy_avg_pct: number; ours_avg_pct: number; others_avg_pct: number; cores: number },
+): string {
+  const t = r.totals;
+  const lines = [
+    '',
+    `${o.scenario} · target ${o.target} · ${o.agents === 'mix' ? '2-3' : o.agents} agents · ${o.publish} publish · decisions via ${o.decisions} · run ${r.runId} (seed ${r.seed})`,
+    `  throughput      offered ${f(r.throughput.offered_per_sec, 1)}/s   decided ${f(r.throughput.decided_per_sec, 1)}/s (after warm-up)   load ${f(r.loadSeconds, 1)} s`,
+    `  latency ms      ${lat(r.latency_ms)}`,
+    `                  last required signal sent → decision received, after warm-up`,
+    `  from intended   ${lat(r.latency_from_intended_ms)}`,
+    `  schedule lag    p99 ${f(r.schedule_lag_ms.p99)}  max ${f(r.schedule_lag_ms.max)} ms (driver late against its schedule)`,
+  ];
+  for (const [phase, s] of Object.entries(r.phases)) lines.push(`  phase ${phase.padEnd(9)} ${lat(s)}`);
+  lines.push(
+    `  correlations    started ${t.started}  published ${t.published}  decided ${t.decided}  lost ${t.lost}  duplicates ${t.duplicates}  mismatches ${t.mismatches + t.early}  publish errors ${t.publish_errors}`,
+  );
+  if (t.foreign > 0 || t.invalid > 0) lines.push(`  ignored         ${t.foreign} decisions of other runs, ${t.invalid} unreadable`);
+  const res = Object.entries(resources)
+    .map(([k, v]) => `${k} ${v.cpu_avg_pct}% ${f(v.rss_end_mb, 0)} MB${v.rss_growth_pct !== 0 ? ` (${v.rss_growth_pct > 0 ? '+' : ''}${v.rss_growth_pct}%)` : ''}`)
+    .join(' · ');
+  if (res !== '') lines.push(`  processes       ${res}`);
+  if (machineCpu !== undefined) {
+    lines.push(
+      `  machine cpu     ${machineCpu.busy_avg_pct}% of ${machineCpu.cores * 100}% busy: ${machineCpu.ours_avg_pct}% this run, ${machineCpu.others_avg_pct}% other users`,
+    );
+  }
+  for (const a of r.actions) lines.push(`  t=${a.t}s ${a.action}: ${a.outcome}`);
+  lines.push(problems.length === 0 ? '  verdict         OK: 0 lost, 0 duplicates, 0 mismatches' : `  verdict         FAILED: ${problems.join('; ')}`);
+  lines.push(`  result          ${relative(process.cwd(), resultPath) || resultPath}`, '');
+  return lines.join('\n');
+}
+
+export function k6Version(bin: string): string | undefined {
+  try {
+    return execFileSync(bin, ['version'], { encoding: 'utf8', timeout: 10_000 }).trim().split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,34 @@
+import type { LoadOptions } from '../options.js';
+import { BaselineTarget } from './baseline.js';
+import type { SystemUnderTest } from './target.js';
+import { WorkerTarget } from './worker.js';
+
+export type { SystemUnderTest, TargetContext } from './target.js';
+export { BaselineTarget } from './baseline.js';
+export { WorkerTarget, DEFAULT_WORKER_CMD } from './worker.js';
+
+/** Something already running against the given servers: the driver only publishes and measures. */
+class ExternalTarget implements SystemUnderTest {
+  readonly name = 'none';
+  async start(): Promise<void> {}
+  processes() {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+export function createTarget(o: LoadOptions): SystemUnderTest {
+  switch (o.target) {
+    case 'baseline':
+      return new BaselineTarget();
+    case 'worker':
+      return new WorkerTarget({
+        workers: o.workers,
+        ...(o.workerCmd === undefined ? {} : { workerCmd: o.workerCmd }),
+        ...(o.coordinatorCmd === undefined ? {} : { coordinatorCmd: o.coordinatorCmd }),
+        env: { NATS_STREAM: o.stream, NATS_DECISION_STREAM: o.decisionStream, ...o.workerEnv },
+      });
+    case 'none':
+      return new ExternalTarget();
+  }
+}
