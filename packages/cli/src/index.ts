@@ -1,0 +1,1 @@
+export { run, type Command } from './cli.js';
