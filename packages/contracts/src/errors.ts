@@ -7,8 +7,7 @@ export type ErrorCode =
   | 'CONNECTION_FAILED'
   | 'CONTRACT_VIOLATION'
   | 'FENCED'
-  | 'TIMEOUT'
-  | 'INFRA_MISSING';
+  | 'TIMEOUT';
 
 export class OrchestratorError extends Error {
   readonly code: ErrorCode;
