@@ -1,3 +1,5 @@
+import { CONTROL_COMMANDS } from './commands/control.js';
+import { coordinatorCommand } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { simCommand } from './commands/sim.js';
 import { workerCommand } from './commands/worker.js';
@@ -9,7 +11,7 @@ export interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Command[] = [workerCommand, demoCommand, simCommand];
+const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, demoCommand, simCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

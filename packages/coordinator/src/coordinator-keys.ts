@@ -1,0 +1,35 @@
+import { ClusterKeys, RedisKeys } from '@at-orchestrator/contracts';
+
+/**
+ * The Redis keys of the control plane: the shared ones from contracts (which workers read too) and
+ * the few that only coordinators read, kept under `<prefix>:coordinator:` and `<prefix>:assignment:`
+ * so that they never match the worker heartbeat pattern.
+ */
+export class CoordinatorKeys extends ClusterKeys {
+  readonly state: RedisKeys;
+
+  constructor(prefix = 'orchestrator') {
+    super(prefix);
+    this.state = new RedisKeys(prefix);
+  }
+
+  /** The assignment table's version (INCR on every change), beside the hash of partition states. */
+  assignmentVersion(): string {
+    return `${this.prefix}:assignment:version`;
+  }
+
+  /** Set of worker ids an operator is draining (`drain <worker>`), so that a new leader remembers. */
+  draining(): string {
+    return `${this.prefix}:coordinator:draining`;
+  }
+
+  /** Hash partition → worker id: operator pins (`move <partition> <worker>`). */
+  pins(): string {
+    return `${this.prefix}:coordinator:pins`;
+  }
+
+  /** The per-partition owner epoch (fencing token); the worker's emit path checks it. */
+  partitionEpoch(partition: number): string {
+    return this.state.epoch(partition);
+  }
+}

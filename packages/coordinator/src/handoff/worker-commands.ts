@@ -1,0 +1,61 @@
+import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/nats-core';
+import { ClusterSubjects, WorkerCommandReply, type WorkerCommand } from '@at-orchestrator/contracts';
+
+/** How a command to a worker ended. Only `reply` means the worker answered (ok or not). */
+export type CommandOutcome =
+  | { readonly kind: 'reply'; readonly reply: WorkerCommandReply }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'no-responders' }
+  | { readonly kind: 'aborted' }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/**
+ * Sends one WorkerCommand to `orchestrator.ctl.worker.<id>` and waits for its reply, at most
+ * `timeoutMs`, or until `signal` aborts. Never rejects: every end is an outcome.
+ */
+export async function sendWorkerCommand(
+  nc: NatsConnection,
+  workerId: string,
+  command: WorkerCommand,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<CommandOutcome> {
+  if (signal?.aborted === true) return { kind: 'aborted' };
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<CommandOutcome>((resolve) => {
+    onAbort = () => resolve({ kind: 'aborted' });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  const request = (async (): Promise<CommandOutcome> => {
+    try {
+      const msg = await nc.request(ClusterSubjects.worker(workerId), JSON.stringify(command), { timeout: timeoutMs });
+      const parsed = WorkerCommandReply.safeParse(safeJson(msg.string()));
+      return parsed.success ? { kind: 'reply', reply: parsed.data } : { kind: 'failed', reason: 'reply does not match WorkerCommandReply' };
+    } catch (err) {
+      return classifyRequestError(err);
+    }
+  })();
+  try {
+    return await Promise.race([request, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A NATS request failure as an outcome: nobody listening, nobody answering in time, or else. */
+export function classifyRequestError(err: unknown): CommandOutcome {
+  if (err instanceof TimeoutError) return { kind: 'timeout' };
+  if (err instanceof RequestError) {
+    if (err.isNoResponders()) return { kind: 'no-responders' };
+    if (err.cause instanceof TimeoutError) return { kind: 'timeout' };
+  }
+  return { kind: 'failed', reason: err instanceof Error ? err.message : String(err) };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,143 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PartitionState } from '@at-orchestrator/contracts';
+import { RedisServer } from '@at-orchestrator/testkit';
+import { CoordinatorKeys } from './coordinator-keys.js';
+import { LeaderLease } from './election/leader-lease.js';
+import { AssignmentStore } from './table/assignment-store.js';
+import { memoryLogger } from './testing/harness.js';
+
+let server: RedisServer;
+let redis: Redis;
+let keys: CoordinatorKeys;
+let n = 0;
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.dispose();
+});
+beforeEach(() => {
+  n += 1;
+  keys = new CoordinatorKeys(`s${n}`);
+});
+
+describe('leader lease scripts', () => {
+  it('acquireLeaderLease: takes a free lease at a new epoch, never one another coordinator holds', async () => {
+    const a = new LeaderLease(redis, keys, 'a', 5_000);
+    const b = new LeaderLease(redis, keys, 'b', 5_000);
+    expect(await a.tryAcquire()).toEqual({ acquired: true, epoch: 1 });
+    expect(await redis.get(keys.leader())).toBe('a');
+    expect(await redis.pttl(keys.leader())).toBeGreaterThan(4_000);
+    expect(await b.tryAcquire()).toEqual({ acquired: false, holder: 'a' });
+    expect(await redis.get(keys.leaderEpoch())).toBe('1');
+    // The holder asking again starts a new term: it never silently continues an old one.
+    expect(await a.tryAcquire()).toEqual({ acquired: true, epoch: 2 });
+    await redis.del(keys.leader()); // expired
+    expect(await b.tryAcquire()).toEqual({ acquired: true, epoch: 3 });
+  });
+
+  it('renewLeaderLease: extends only our lease in our term', async () => {
+    const a = new LeaderLease(redis, keys, 'a', 5_000);
+    const b = new LeaderLease(redis, keys, 'b', 5_000);
+    const first = await a.tryAcquire();
+    if (!first.acquired) throw new Error('not acquired');
+    await redis.pexpire(keys.leader(), 100);
+    expect(await a.renew(first.epoch)).toBe(true);
+    expect(await redis.pttl(keys.leader())).toBeGreaterThan(4_000);
+    expect(await b.renew(first.epoch)).toBe(false);
+    expect(await a.renew(first.epoch + 1)).toBe(false); // a term that is not ours
+    await redis.del(keys.leader());
+    expect(await a.renew(first.epoch)).toBe(false); // expired: renewal must not resurrect it
+    expect(await redis.exists(keys.leader())).toBe(0);
+  });
+
+  it('releaseLeaderLease: deletes the lease only while it is ours', async () => {
+    const a = new LeaderLease(redis, keys, 'a', 5_000);
+    const b = new LeaderLease(redis, keys, 'b', 5_000);
+    const first = await a.tryAcquire();
+    if (!first.acquired) throw new Error('not acquired');
+    expect(await b.release(first.epoch)).toBe(false);
+    expect(await redis.get(keys.leader())).toBe('a');
+    expect(await a.release(first.epoch)).toBe(true);
+    expect(await redis.exists(keys.leader())).toBe(0);
+    const second = await b.tryAcquire();
+    expect(second).toEqual({ acquired: true, epoch: 2 });
+    expect(await a.release(first.epoch)).toBe(false);
+    expect(await redis.get(keys.leader())).toBe('b');
+  });
+});
+
+describe('commitAssignment script', () => {
+  async function lead(id: string): Promise<number> {
+    const result = await new LeaderLease(redis, keys, id, 5_000).tryAcquire();
+    if (!result.acquired) throw new Error(`${id} did not acquire`);
+    return result.epoch;
+  }
+  const store = (id: string, epoch: number, partitions = 4): AssignmentStore =>
+    new AssignmentStore(redis, keys, partitions, { coordinatorId: id, leaderEpoch: epoch }, memoryLogger().log);
+
+  async function stored(partition: number): Promise<PartitionState> {
+    return PartitionState.parse(JSON.parse((await redis.hget(keys.assignment(), String(partition)))!));
+  }
+
+  it('writes states, takes a new partition epoch on bump, and bumps the table version once per commit', async () => {
+    const epoch = await lead('a');
+    const s = store('a', epoch);
+    await redis.set(keys.partitionEpoch(1), '7'); // epochs survive the table: INCR continues from them
+    expect(await s.load()).toEqual({ repaired: [0, 1, 2, 3], inconsistent: [] });
+    expect(s.version).toBe(1);
+    expect(await stored(1)).toEqual({ partition: 1, owner: null, epoch: 7, phase: 'unowned' });
+
+    const states = await s.commit([
+      { partition: 0, owner: 'w1', phase: 'owned', bump: true },
+      { partition: 1, owner: 'w2', phase: 'owned', bump: true },
+    ]);
+    expect(states.map((x) => x.epoch)).toEqual([1, 8]);
+    expect(s.version).toBe(2);
+    expect(await redis.get(keys.assignmentVersion())).toBe('2');
+    expect(await redis.get(keys.partitionEpoch(1))).toBe('8');
+    expect(await stored(1)).toEqual({ partition: 1, owner: 'w2', epoch: 8, phase: 'owned' });
+
+    await s.commit([{ partition: 1, owner: 'w2', phase: 'revoking', next: 'w3', bump: false }]);
+    expect(await stored(1)).toEqual({ partition: 1, owner: 'w2', epoch: 8, phase: 'revoking', next: 'w3' });
+    expect(await redis.get(keys.partitionEpoch(1))).toBe('8');
+    await s.commit([{ partition: 1, owner: 'w3', phase: 'owned', bump: true }]);
+    expect(await stored(1)).toEqual({ partition: 1, owner: 'w3', epoch: 9, phase: 'owned' });
+    expect(s.version).toBe(4);
+
+    // A new leader loads exactly that.
+    const again = store('a', epoch);
+    expect(await again.load()).toEqual({ repaired: [], inconsistent: [] });
+    expect(again.table).toEqual(s.table);
+    expect(again.version).toBe(4);
+  });
+
+  it('a deposed leader writes nothing and learns it (FENCED)', async () => {
+    const old = await lead('a');
+    const s = store('a', old);
+    await s.load();
+    await redis.del(keys.leader()); // a's lease expired while it was paused
+    const next = await lead('b');
+    expect(next).toBe(old + 1);
+    const before = await redis.hgetall(keys.assignment());
+    await expect(s.commit([{ partition: 0, owner: 'w1', phase: 'owned', bump: true }])).rejects.toMatchObject({ code: 'FENCED' });
+    expect(await redis.hgetall(keys.assignment())).toEqual(before);
+    expect(await redis.get(keys.partitionEpoch(0))).toBeNull(); // the owner was not fenced out either
+    expect(await redis.get(keys.assignmentVersion())).toBe('1');
+  });
+
+  it('load reports partitions whose epoch key moved on without the table', async () => {
+    const epoch = await lead('a');
+    const s = store('a', epoch);
+    await s.load();
+    await s.commit([{ partition: 2, owner: 'w1', phase: 'owned', bump: true }]);
+    await redis.incr(keys.partitionEpoch(2));
+    await redis.hset(keys.assignment(), '3', 'not json');
+    const again = store('a', epoch);
+    expect(await again.load()).toEqual({ repaired: [3], inconsistent: [2] });
+  });
+});
