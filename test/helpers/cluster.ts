@@ -56,7 +56,7 @@ export class ClusterHarness {
 
   /** Partitions per worker from the leader's table. */
   async ownership(): Promise<Map<string, number>> {
-    const parts = await this.cli<Array<{ partition: number; owner: string | null; phase: string }>>('partitions');
+    const { partitions: parts } = await this.cli<{ partitions: Array<{ partition: number; owner: string | null; phase: string }> }>('partitions');
     const counts = new Map<string, number>();
     for (const p of parts) if (p.owner !== null && p.phase === 'owned') counts.set(p.owner, (counts.get(p.owner) ?? 0) + 1);
     return counts;

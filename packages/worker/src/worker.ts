@@ -770,12 +770,19 @@ export class OrchestratorWorker {
   }
 
   /**
-   * Routing follows the newest table. Ownership does not: a partition is given up only when the
-   * leader revokes it or a write under our epoch is refused (fenced) — the fence, not the broadcast,
-   * is what keeps a paused worker from acting on partitions it lost.
+   * Routing follows the newest table, and so does gaining a partition whose `assign` never reached
+   * us. Losing one does not: a partition is given up only when the leader revokes it or a write under
+   * our epoch is refused (fenced) — the fence, not the broadcast, keeps a paused worker from acting
+   * on partitions it lost.
    */
   private onTable(table: AssignmentTable): void {
-    this.view.apply(table);
+    if (!this.view.apply(table) || this.state !== 'running') return;
+    const missed = table.partitions
+      .filter((p) => p.owner === this.config.workerId && p.phase === 'owned' && (this.owned.get(p.partition) ?? -1) < p.epoch)
+      .map((p) => ({ partition: p.partition, epoch: p.epoch }));
+    if (missed.length > 0) {
+      this.assign(missed).catch((err: unknown) => this.log.warn({ err }, 'could not take partitions the table gives us'));
+    }
   }
 
   // ---- shutdown -----------------------------------------------------------------------------
