@@ -56,6 +56,21 @@ describe('partitioned cluster', () => {
     await expectEveryOneDecidedOnce(decisions, 20_000);
   });
 
+  it('3 → 4 workers at P=64 moves only the surplus (at most ⌈64/4⌉ = 16 partitions), all to the newcomer', async () => {
+    const c = newCluster();
+    await c.startCoordinator('coord-a');
+    await Promise.all(['w1', 'w2', 'w3'].map((w) => c.startWorker(w)));
+    await c.waitForBalance(['w1', 'w2', 'w3']);
+    const before = (await c.cli<{ partitions: Array<{ partition: number; owner: string }> }>('partitions')).partitions;
+    await c.startWorker('w4');
+    await c.waitForBalance(['w1', 'w2', 'w3', 'w4']);
+    const after = (await c.cli<{ partitions: Array<{ partition: number; owner: string }> }>('partitions')).partitions;
+    const moved = after.filter((p, i) => p.owner !== before[i]!.owner);
+    console.log(`[figure] 3 → 4 workers at P=64: ${moved.length} partitions moved`);
+    expect(moved.length).toBeLessThanOrEqual(16);
+    expect(new Set(moved.map((p) => p.owner))).toEqual(new Set(['w4']));
+  });
+
   it('scales 2 → 5 workers mid-load, then 5 → 2: nothing lost, nothing doubled', async () => {
     const c = newCluster();
     await c.startCoordinator('coord-a');
@@ -71,6 +86,18 @@ describe('partitioned cluster', () => {
     await c.waitForBalance(['w1', 'w2']);
     await done;
     await expectEveryOneDecidedOnce(decisions, 12_000);
+    // Graceful handoffs under load (the scale-up): how long each partition had no owner taking signals.
+    const pauses = c.coordinators
+      .get('coord-a')!
+      .output.filter((l) => l.includes('"msg":"handoff complete"'))
+      .flatMap((l) => {
+        const e = JSON.parse(l) as { pause_ms: number; partitions: number[] };
+        return e.partitions.map(() => e.pause_ms);
+      })
+      .sort((a, b) => a - b);
+    expect(pauses.length).toBeGreaterThan(0);
+    const pct = (q: number): number => pauses[Math.min(pauses.length - 1, Math.floor(q * pauses.length))]!;
+    console.log(`[figure] graceful handoff pause over ${pauses.length} partition moves: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pauses.at(-1)} ms`);
   });
 
   it('kill -9 a worker mid-load: its partitions move after its lease and its open correlations are decided', async () => {

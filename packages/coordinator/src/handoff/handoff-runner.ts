@@ -178,6 +178,8 @@ export class HandoffRunner {
         if (sentAt !== undefined && outcome.kind !== 'aborted') {
           const seconds = (performance.now() - sentAt) / 1000;
           for (let i = 0; i < group.length; i++) this.options.metrics.handoffDuration.observe(seconds);
+          // The partitions' pause: no owner took signals for them from revoke sent to assign acknowledged.
+          this.options.log.info({ to: owner, partitions: group.map((st) => st.partition), pause_ms: Math.round(seconds * 1000) }, 'handoff complete');
         }
       }),
     );
