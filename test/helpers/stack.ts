@@ -46,6 +46,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
+    killStrayChildren();
     await this.nc.close().catch(() => undefined);
     await this.nats.dispose();
     await this.redis.dispose();
@@ -135,6 +136,23 @@ export class DecisionLog {
   }
 }
 
+/** Every child process a test file spawned: none may outlive the test run, whatever its outcome. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** Kills (SIGKILL) every child still running; Stack.stop() calls it. */
+export function killStrayChildren(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
+  }
+  children.clear();
+}
+
 /** An at-orchestrator process (worker, coordinator, CLI command), its output read line by line. */
 export class CliProcess {
   readonly output: string[] = [];
@@ -143,6 +161,8 @@ export class CliProcess {
   exitCode: number | null | undefined;
 
   private constructor(readonly child: ChildProcess) {
+    children.add(child);
+    child.once('exit', () => children.delete(child));
     for (const stream of [child.stdout, child.stderr]) {
       let partial = '';
       stream?.on('data', (chunk: Buffer) => {

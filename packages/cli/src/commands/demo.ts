@@ -16,12 +16,16 @@ export const demoCommand: Command = {
     'Usage: at-orchestrator demo [--rate N] [--duration S] [--dir PATH] [--keep]',
     '',
     'Finds nats-server and redis-server (installing Debian\'s packages when run as root), starts them',
-    'on free ports with their data under --dir (default .demo), starts a worker and simulated agents,',
-    'and shows decisions and live counts until Ctrl-C (or --duration seconds). Then it stops',
-    'everything and removes the folder (unless --keep).',
+    'on free ports with their data under --dir (default .demo), starts a local cluster (--coordinators',
+    'coordinator processes and --workers worker processes) and simulated agents, and shows decisions',
+    'and live counts until Ctrl-C (or --duration seconds). Then it stops everything and removes the',
+    'folder (unless --keep). While it runs, `at-orchestrator status` works from a second terminal',
+    '(the demo prints the exact command).',
     '',
     '  --rate N       correlations per second from the simulated agents (default 50)',
     '  --duration S   stop after S seconds (default: run until Ctrl-C)',
+    '  --workers N    worker processes (default 3)',
+    '  --coordinators N  coordinator processes (default 2)',
   ].join('\n'),
   async run(args) {
     const { values } = parseArgs({
@@ -31,6 +35,8 @@ export const demoCommand: Command = {
         duration: { type: 'string' },
         dir: { type: 'string', default: '.demo' },
         keep: { type: 'boolean', default: false },
+        workers: { type: 'string', default: '3' },
+        coordinators: { type: 'string', default: '2' },
       },
     });
     const rate = Number(values.rate);
@@ -41,6 +47,16 @@ export const demoCommand: Command = {
     const duration = values.duration === undefined ? undefined : Number(values.duration);
     if (duration !== undefined && !(duration > 0)) {
       process.stderr.write(`at-orchestrator demo: --duration=${JSON.stringify(values.duration)} is not valid: expected seconds > 0\n`);
+      return 2;
+    }
+    const workerCount = Number(values.workers);
+    const coordinatorCount = Number(values.coordinators);
+    if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > 16) {
+      process.stderr.write(`at-orchestrator demo: --workers=${JSON.stringify(values.workers)} is not valid: expected 1 to 16\n`);
+      return 2;
+    }
+    if (!Number.isInteger(coordinatorCount) || coordinatorCount < 0 || coordinatorCount > 5) {
+      process.stderr.write(`at-orchestrator demo: --coordinators=${JSON.stringify(values.coordinators)} is not valid: expected 0 to 5 (0: each worker runs an embedded coordinator)\n`);
       return 2;
     }
     const dir = resolve(values.dir);
@@ -55,29 +71,39 @@ export const demoCommand: Command = {
     let nats: NatsServer | undefined;
     let redis: RedisServer | undefined;
     let link: NatsLink | undefined;
-    const workers: ChildProcess[] = [];
+    const children: ChildProcess[] = [];
     try {
       say(`demo: data folder ${dir}`);
       nats = await NatsServer.start({ dir: resolve(dir, 'nats'), websocket: true, install: true, log: say });
       redis = await RedisServer.start({ dir: resolve(dir, 'redis'), install: true, log: say });
       say(`demo: nats-server ${nats.url} (websocket ${nats.wsUrl}), redis-server ${redis.url}`);
 
-      const httpPort = await freePort();
-      const env = {
+      const base = {
         ...process.env,
         NATS_URL: nats.url,
         REDIS_URL: redis.url,
-        HTTP_PORT: String(httpPort),
-        WORKER_ID: 'demo-worker-1',
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+        COORDINATOR: coordinatorCount > 0 ? 'off' : 'embedded',
       };
-      const logFile = createWriteStream(resolve(dir, 'worker-1.log'));
-      const worker = spawn(process.execPath, [MAIN, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      worker.stdout?.pipe(logFile);
-      worker.stderr?.pipe(logFile);
-      workers.push(worker);
-      await waitForReady(`http://127.0.0.1:${httpPort}/ready`, worker, stop.signal);
-      say(`demo: worker ready — http://127.0.0.1:${httpPort}/health, /metrics; logs in ${resolve(dir, 'worker-1.log')}`);
+      const start = async (name: string, args: string[], env: Record<string, string>): Promise<number> => {
+        const httpPort = await freePort();
+        const logFile = createWriteStream(resolve(dir, `${name}.log`));
+        const child = spawn(process.execPath, [MAIN, ...args], { env: { ...base, ...env, HTTP_PORT: String(httpPort) }, stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout?.pipe(logFile);
+        child.stderr?.pipe(logFile);
+        children.push(child);
+        await waitForReady(`http://127.0.0.1:${httpPort}/ready`, child, stop.signal);
+        return httpPort;
+      };
+      const ports: string[] = [];
+      for (let i = 1; i <= coordinatorCount; i++) {
+        ports.push(`demo-coord-${i}:${await start(`coordinator-${i}`, ['coordinator'], { COORDINATOR_ID: `demo-coord-${i}` })}`);
+      }
+      for (let i = 1; i <= workerCount; i++) {
+        ports.push(`demo-worker-${i}:${await start(`worker-${i}`, ['worker'], { WORKER_ID: `demo-worker-${i}` })}`);
+      }
+      say(`demo: ${coordinatorCount} coordinator(s) and ${workerCount} worker(s) ready — /health, /ready, /metrics on 127.0.0.1 ports ${ports.join(', ')}; logs in ${dir}`);
+      say(`demo: from another terminal: NATS_URL=${nats.url} node ${MAIN} status`);
 
       link = await NatsLink.connect({ servers: [nats.url], name: 'demo', log });
       let shown = 0;
@@ -115,7 +141,9 @@ export const demoCommand: Command = {
       return 1;
     } finally {
       await link?.close().catch(() => undefined);
-      await Promise.all(workers.map((w) => stopChild(w)));
+      // Workers first (they drain), then the coordinators.
+      await Promise.all(children.slice(coordinatorCount).map((w) => stopChild(w)));
+      await Promise.all(children.slice(0, coordinatorCount).map((c) => stopChild(c)));
       await nats?.stop();
       await redis?.stop();
       if (!values.keep) rmSync(dir, { recursive: true, force: true });
@@ -132,7 +160,7 @@ function fmt(counts: Record<string, number>): string {
 async function waitForReady(url: string, child: ChildProcess, signal: AbortSignal, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !signal.aborted) {
-    if (child.exitCode !== null) throw new Error(`worker exited with code ${child.exitCode} during start (see its log)`);
+    if (child.exitCode !== null) throw new Error(`a cluster process exited with code ${child.exitCode} during start (see its log)`);
     try {
       const res = await fetch(url);
       if (res.ok) return;
@@ -141,7 +169,7 @@ async function waitForReady(url: string, child: ChildProcess, signal: AbortSigna
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`worker not ready after ${timeoutMs} ms`);
+  throw new Error(`a cluster process was not ready after ${timeoutMs} ms`);
 }
 
 function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
