@@ -1,4 +1,5 @@
 import { CONTROL_COMMANDS } from './commands/control.js';
+import { trainCommand } from './commands/train.js';
 import { coordinatorCommand } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { simCommand } from './commands/sim.js';
@@ -11,7 +12,7 @@ export interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, demoCommand, simCommand];
+const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, demoCommand, simCommand, trainCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -2,3 +2,4 @@ export { OrchestratorWorker, type WorkerOptions } from './worker.js';
 export { WorkerMetrics } from './metrics.js';
 export { createEngine, decideSimple, SimpleEngine, type DecisionEngine, type EngineInput, type EngineResult } from './engines/index.js';
 export { CorrelationStore, SCRIPTS, parseDoneMarker } from './state/correlation-store.js';
+export { runTrainCommand, createDecider, watchRules, type TrainCommandOptions, type TrainCommandSummary } from './engines/index.js';

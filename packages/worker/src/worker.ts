@@ -24,8 +24,8 @@ import { DeadLetterPublisher } from './emit/dead-letters.js';
 import { engineInput, shapeDecision, type DecisionContext, type DecisionJob } from './emit/decision-builder.js';
 import { CorrelationLock } from './emit/correlation-lock.js';
 import { DecisionEmitter } from './emit/decision-emitter.js';
-import { InlineDecider, type BatchDecider } from './engines/decider.js';
-import { createEngine, type DecisionEngine } from './engines/index.js';
+import type { BatchDecider } from './engines/decider.js';
+import { createDecider, createEngine, watchRules, type DecisionEngine } from './engines/index.js';
 import { DecidedSet } from './fanin/decided-set.js';
 import { FanInBuffer, type OpenCorrelation } from './fanin/fan-in-buffer.js';
 import { AssignmentView } from './cluster/assignment-view.js';
@@ -82,6 +82,7 @@ export class OrchestratorWorker {
   private readonly log: Logger;
   private readonly engine: DecisionEngine;
   private readonly decider: BatchDecider;
+  private rulesWatch: { close(): Promise<void> } | undefined;
   private readonly fanIn: FanInBuffer;
   private readonly decided = new DecidedSet(DECIDED_CAPACITY);
   private readonly bucket: TokenBucket;
@@ -134,7 +135,16 @@ export class OrchestratorWorker {
     this.fanIn = new FanInBuffer(this.engine, this.config.minAgentsRequired, this.config.decisionTimeoutMs);
     this.bucket = new TokenBucket(this.config.rateLimitRps);
     this.maxPendingDecisions = this.config.rateLimitRps > 0 ? Math.max(64, Math.ceil(this.config.rateLimitRps)) : 8_192;
-    this.decider = new InlineDecider(this.engine);
+    this.decider = createDecider(this.config, this.engine, {
+      log: this.log,
+      registry: this.registry,
+      // Twice failed in a thread: each correlation closes with a timeout outcome (published) and a
+      // dead letter records its signals and the reason.
+      onBatchFailed: (inputs, reason) => {
+        this.log.error({ reason, corr_ids: inputs.map((i) => i.corrId) }, 'decision engine failed twice on a batch: timeout outcomes');
+        for (const input of inputs) void this.dlq?.sendCorrelation(input.corrId, 'engine_failed', reason, JSON.stringify(input.signals));
+      },
+    });
     this.ownership = options.ownership ?? 'coordinated';
     this.ctx = {
       orchestratorType: this.config.orchestratorType,
@@ -191,6 +201,7 @@ export class OrchestratorWorker {
       },
     });
     this.dlq = new DeadLetterPublisher(this.js, this.metrics, log, config.workerId);
+    this.rulesWatch = watchRules(config, this.engine, this.decider, { log, registry: this.registry });
 
     if (this.ownership === 'self') {
       // Epochs are taken (and open correlations resumed) once Redis is reachable; until then this
@@ -803,6 +814,7 @@ export class OrchestratorWorker {
     await Promise.allSettled([...this.emits]);
     await this.emitter?.idle();
     this.emitter?.close();
+    await this.rulesWatch?.close();
     await this.decider.close();
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);

@@ -39,4 +39,27 @@ export class DeadLetterPublisher {
       msg.nak(1_000);
     }
   }
+
+  /**
+   * A dead letter for a whole correlation whose source messages are long acked (its engine failed
+   * twice): the payload is the correlation's signals as JSON. Best effort — the correlation itself is
+   * closed with a published timeout outcome either way.
+   */
+  async sendCorrelation(corrId: string, reason: string, detail: string, payload: string): Promise<void> {
+    const letter: DeadLetter = {
+      reason,
+      detail: detail.slice(0, 1000),
+      subject: `correlation:${corrId}`,
+      corr_id: corrId,
+      received_at: new Date().toISOString(),
+      worker_id: this.workerId,
+      payload_b64: Buffer.from(payload).toString('base64'),
+    };
+    try {
+      await this.js.publish(DLQ_SUBJECT, encoder.encode(JSON.stringify(letter)), { msgID: `dlq:engine:${corrId}` });
+      this.metrics.deadLetters.inc({ reason });
+    } catch (err) {
+      this.log.error({ err, corr_id: corrId, reason }, 'DLQ publish failed for a correlation');
+    }
+  }
 }
