@@ -267,6 +267,15 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       `STATE_TTL_SECONDS=${v.STATE_TTL_SECONDS} is not valid: expected more than DECISION_TIMEOUT_SEC (${v.DECISION_TIMEOUT_SEC}), or open correlations would expire before their deadline`,
     );
   }
+  // Workflow rules run in the workflow engine: the switch and the type must agree.
+  if (v.ENABLE_WORKFLOW_ENGINE && v.ORCHESTRATOR_TYPE !== 'workflow') {
+    throw new ConfigError(
+      `ENABLE_WORKFLOW_ENGINE=true is not valid with ORCHESTRATOR_TYPE=${v.ORCHESTRATOR_TYPE}: expected ORCHESTRATOR_TYPE=workflow (workflow rules run in the workflow engine)`,
+    );
+  }
+  if (v.ORCHESTRATOR_TYPE === 'workflow' && nonEmpty(env.ENABLE_WORKFLOW_ENGINE) !== undefined && !v.ENABLE_WORKFLOW_ENGINE) {
+    throw new ConfigError('ENABLE_WORKFLOW_ENGINE=false is not valid with ORCHESTRATOR_TYPE=workflow: expected true (or unset)');
+  }
   if (v.WORKER_LEASE_MS <= v.HEARTBEAT_INTERVAL_MS) {
     throw new ConfigError(
       `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected more than HEARTBEAT_INTERVAL_MS (${v.HEARTBEAT_INTERVAL_MS}), or a live worker's heartbeat would expire`,
@@ -289,7 +298,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     }),
     redis: Object.freeze({ url: v.REDIS_URL, keyPrefix: v.REDIS_KEY_PREFIX, redlockUrls: Object.freeze(v.REDLOCK_URLS) }),
     orchestratorType: v.ORCHESTRATOR_TYPE,
-    enableWorkflowEngine: v.ENABLE_WORKFLOW_ENGINE,
+    enableWorkflowEngine: v.ORCHESTRATOR_TYPE === 'workflow',
     requiredAgents: Object.freeze(v.REQUIRED_AGENTS),
     minAgentsRequired: v.MIN_AGENTS_REQUIRED,
     decisionTimeoutMs,

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.js';
+import { loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('defaults to the high-frequency profile with the seed names', () => {
+    const c = loadConfig({});
+    expect(c.profile).toBe('high-frequency');
+    expect(c).toMatchObject({ orchestratorType: 'simple', minAgentsRequired: 1, decisionTimeoutMs: 10_000, stateTtlSec: 60, idempotencyTtlSec: 3600, rateLimitRps: 0 });
+    expect(c.nats).toMatchObject({ stream: 'trading-events', durable: 'orchestrator-consumer', servers: ['nats://127.0.0.1:4222'] });
+    expect(c.requiredAgents).toEqual(['momentum', 'risk']);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    ['simple', { orchestratorType: 'simple', minAgentsRequired: 2, decisionTimeoutMs: 60_000, stateTtlSec: 300, enableWorkflowEngine: false }],
+    ['workflow', { orchestratorType: 'workflow', minAgentsRequired: 3, decisionTimeoutMs: 300_000, stateTtlSec: 900, enableWorkflowEngine: true }],
+  ])('PROFILE=%s sets the seed values', (profile, want) => {
+    expect(loadConfig({ PROFILE: profile })).toMatchObject(want);
+  });
+
+  it('explicit variables win over the profile', () => {
+    expect(loadConfig({ PROFILE: 'simple', MIN_AGENTS_REQUIRED: '3', DECISION_TIMEOUT_SEC: '5' })).toMatchObject({ minAgentsRequired: 3, decisionTimeoutMs: 5000 });
+  });
+
+  it('accepts the seed\'s LOG_LEVEL spelling and an empty REQUIRED_AGENTS', () => {
+    expect(loadConfig({ LOG_LEVEL: 'INFO' }).logLevel).toBe('info');
+    expect(loadConfig({ LOG_LEVEL: 'WARNING' }).logLevel).toBe('warn');
+    expect(loadConfig({ REQUIRED_AGENTS: '' }).requiredAgents).toEqual([]);
+    expect(loadConfig({ REQUIRED_AGENTS: 'risk, momentum,risk' }).requiredAgents).toEqual(['risk', 'momentum']);
+  });
+
+  it.each([
+    [{ MIN_AGENTS_REQUIRED: 'abc' }, 'MIN_AGENTS_REQUIRED="abc" is not valid: expected an integer from 1 to 64'],
+    [{ MIN_AGENTS_REQUIRED: '0' }, 'MIN_AGENTS_REQUIRED="0" is not valid: expected an integer from 1 to 64'],
+    [{ ORCHESTRATOR_TYPE: 'magic' }, 'ORCHESTRATOR_TYPE="magic" is not valid: expected one of simple, workflow, ml'],
+    [{ HTTP_PORT: '70000' }, 'HTTP_PORT="70000" is not valid: expected an integer from 0 to 65535'],
+    [{ ENABLE_WORKFLOW_ENGINE: 'maybe' }, 'ENABLE_WORKFLOW_ENGINE="maybe" is not valid: expected true or false'],
+    [{ DECISION_TIMEOUT_SEC: '120' }, 'STATE_TTL_SECONDS=60 is not valid: expected more than DECISION_TIMEOUT_SEC (120)'],
+    [{ ENABLE_WORKFLOW_ENGINE: 'true' }, 'ENABLE_WORKFLOW_ENGINE=true is not valid with ORCHESTRATOR_TYPE=simple'],
+    [{ ORCHESTRATOR_TYPE: 'workflow', ENABLE_WORKFLOW_ENGINE: 'false' }, 'ENABLE_WORKFLOW_ENGINE=false is not valid with ORCHESTRATOR_TYPE=workflow'],
+    [{ HEARTBEAT_INTERVAL_MS: '5000' }, 'WORKER_LEASE_MS=5000 is not valid: expected more than HEARTBEAT_INTERVAL_MS (5000)'],
+    [{ PROFILE: 'turbo' }, 'PROFILE="turbo" is not valid: expected one of simple, workflow, high-frequency'],
+  ])('%o → a ConfigError naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never echoes a URL, which may carry credentials', () => {
+    for (const env of [{ REDIS_URL: 'http://user:s3cret@host:6379' }, { NATS_URL: 'nats://user:s3cret@' }, { REDLOCK_URLS: 'redis://a:s3cret@h:1,bogus' }]) {
+      let message = '';
+      try {
+        loadConfig(env);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toContain('(value hidden)');
+      expect(message).not.toContain('s3cret');
+    }
+  });
+});
