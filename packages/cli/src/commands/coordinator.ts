@@ -1,7 +1,6 @@
-import { ConfigError, OrchestratorError, loadConfig, redactUrl } from '@at-orchestrator/contracts';
 import { Coordinator } from '@at-orchestrator/coordinator';
-import { ShutdownSequence, createLogger } from '@at-orchestrator/runtime';
 import type { Command } from '../cli.js';
+import { runProcess } from '../process-command.js';
 
 export const coordinatorCommand: Command = {
   name: 'coordinator',
@@ -23,41 +22,11 @@ export const coordinatorCommand: Command = {
     'SIGTERM or SIGINT steps down at once (the lease is released, so a standby leads without waiting)',
     'and exits 0. See docs/cluster.md.',
   ].join('\n'),
-  async run(args) {
-    if (args.length > 0) {
-      process.stderr.write(`at-orchestrator coordinator: unexpected argument ${JSON.stringify(args[0])} (configuration is read from the environment)\n`);
-      return 2;
-    }
-    let config;
-    try {
-      config = loadConfig(process.env);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`at-orchestrator: invalid configuration: ${err.message}\n`);
-        return 2;
-      }
-      throw err;
-    }
-    const log = createLogger({
-      service: config.serviceName,
-      env: config.env,
-      level: config.logLevel,
-      base: { role: 'coordinator' },
+  run(args) {
+    return runProcess('coordinator', args, (config, log, shutdown) => {
+      const coordinator = new Coordinator({ config, log });
+      shutdown.add('coordinator', () => coordinator.close());
+      return { start: () => coordinator.start(), close: () => coordinator.close() };
     });
-    const coordinator = new Coordinator({ config, log });
-    const shutdown = new ShutdownSequence(log, config.shutdownGraceMs).add('coordinator', () => coordinator.close());
-    const exitCode = new Promise<number>((resolve) => shutdown.installSignalHandlers(resolve));
-    try {
-      await coordinator.start();
-    } catch (err) {
-      const message = err instanceof OrchestratorError ? err.message : redactUrl(String((err as Error).message ?? err));
-      log.fatal({ err }, 'coordinator failed to start');
-      process.stderr.write(`at-orchestrator: coordinator failed to start: ${message}\n`);
-      await coordinator.close().catch(() => undefined);
-      return 1;
-    }
-    const code = await exitCode;
-    log.flush();
-    return code;
   },
 };
