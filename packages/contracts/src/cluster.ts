@@ -102,8 +102,12 @@ export const ForwardRequest = z.object({
 });
 export type ForwardRequest = z.infer<typeof ForwardRequest>;
 
-/** Per signal: stored (ack the source), or retry (not the owner / moving / failed: hold the source). */
-export const ForwardVerdict = z.enum(['stored', 'retry']);
+/**
+ * Per signal: stored (ack the source); retry (not the owner, moving, failed: redeliver soon); held
+ * (the owner has it in memory only while Redis is down: redeliver later, so the source stays un-acked
+ * until the decision is published or Redis has the signal).
+ */
+export const ForwardVerdict = z.enum(['stored', 'retry', 'held']);
 export const ForwardReply = z.object({ verdicts: z.array(ForwardVerdict), table_version: z.number().int() });
 export type ForwardReply = z.infer<typeof ForwardReply>;
 

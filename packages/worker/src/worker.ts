@@ -32,7 +32,7 @@ import { AssignmentView } from './cluster/assignment-view.js';
 import { SignalForwarder, type ForwardItem } from './cluster/forwarder.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
 import { SignalConsumer } from './ingest/signal-consumer.js';
-import { jetStreamSource, type SignalSource } from './ingest/signal-source.js';
+import { HELD_REDELIVERY_MS, jetStreamSource, type SignalSource } from './ingest/signal-source.js';
 import { WorkerMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limiter.js';
 import { CorrelationStore, type SignalToStore } from './state/correlation-store.js';
@@ -328,6 +328,7 @@ export class OrchestratorWorker {
     verdicts.forEach((v, i) => {
       const { msg } = list[i]!;
       if (v === 'stored') msg.ack();
+      else if (v === 'held') msg.nak(HELD_REDELIVERY_MS);
       else {
         this.metrics.forwardRetries.inc();
         msg.nak(RETRY_DELAY_MS);
@@ -352,7 +353,7 @@ export class OrchestratorWorker {
         signal: parsed.signal,
         payload: s.payload,
         partition: s.partition,
-        source: { holdable: false, ack: () => (verdicts[i] = 'stored'), nak: () => (verdicts[i] = 'retry') },
+        source: { holdable: false, ack: () => (verdicts[i] = 'stored'), nak: () => (verdicts[i] = 'retry'), hold: () => (verdicts[i] = 'held') },
       });
     });
     if (inbound.length > 0) await this.intake(inbound);
@@ -461,21 +462,25 @@ export class OrchestratorWorker {
     }
     for (const p of pending) {
       p.corr.unsynced.set(p.agent, p.payload);
-      // A forwarded signal's sender cannot wait for the decision: it is settled on memory alone
-      // (see docs/architecture.md, Redis down).
+      // Settled only once the decision is published or Redis has it: a JetStream message is held
+      // un-acked; a forwarded one is asked for again later (its sender cannot wait for us).
       if (p.source.holdable) p.corr.held.push(p.source);
-      else p.source.ack();
+      else p.source.hold();
     }
     this.updateHeldGauge();
   }
 
   private duplicate(source: SignalSource, corr: OpenCorrelation, agent: string): void {
     this.metrics.duplicateSignals.inc();
-    if (corr.unsynced.has(agent) && source.holdable) {
-      // The original is held un-acked (memory only). Keep this delivery instead: acking it would
-      // ack the stream message the original stands for.
-      corr.held.push(source);
-      this.updateHeldGauge();
+    if (corr.unsynced.has(agent)) {
+      // The original is in memory only. Acking this delivery would ack the stream message the
+      // original stands for: hold it instead (or have it asked for again).
+      if (source.holdable) {
+        corr.held.push(source);
+        this.updateHeldGauge();
+      } else {
+        source.hold();
+      }
       return;
     }
     source.ack();

@@ -10,16 +10,25 @@ export interface SignalSource {
   /** Not ours to take now (or failed): give it back for redelivery, after a delay. */
   nak(delayMs?: number): void;
   /**
+   * Kept in memory only (Redis down) and the source cannot wait: ask for it again later. Sources that
+   * can wait (holdable) are never asked this; they are held until the decision is published.
+   */
+  hold(): void;
+  /**
    * Whether the source can stay unsettled until the decision is published (a JetStream message
    * can; a forwarded signal's sender is waiting for an answer and cannot).
    */
   readonly holdable: boolean;
 }
 
+/** How long a signal held only in a (remote) owner's memory waits before it is delivered again. */
+export const HELD_REDELIVERY_MS = 1_000;
+
 export function jetStreamSource(msg: JsMsg): SignalSource {
   return {
     holdable: true,
     ack: () => msg.ack(),
     nak: (delayMs?: number) => msg.nak(delayMs),
+    hold: () => msg.nak(HELD_REDELIVERY_MS),
   };
 }
