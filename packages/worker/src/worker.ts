@@ -69,6 +69,21 @@ const RETRY_DELAY_MS = 250;
 
 const MAX_BATCH = 512;
 const DECIDED_CAPACITY = 200_000;
+/**
+ * Forwarded signals awaiting their owner's answer, at most, before the consumer waits for answers.
+ * Bounded by messages, not requests: an owner that died answers nothing until the request times
+ * out, and the signals of our own partitions must keep flowing meanwhile.
+ */
+const MAX_FORWARDED_IN_FLIGHT = 4_096;
+/** Forward requests in flight to one owner at a time. */
+const FORWARDS_PER_OWNER = 2;
+/** Signals in one forward request, at most. */
+const MAX_FORWARD_REQUEST = 1_024;
+
+interface ForwardLane {
+  inFlight: number;
+  queue: Array<{ msg: JsMsg; item: ForwardItem }>;
+}
 
 /**
  * One worker of the data plane: ingest → fan-in → decide → guarded emit, for the partitions it owns.
@@ -109,6 +124,11 @@ export class OrchestratorWorker {
   private membership: WorkerMembership | undefined;
   private forwarder: SignalForwarder | undefined;
   private readonly intakes = new Set<Promise<void>>();
+  /** Forward requests awaiting an answer, and per owner what waits for the next request. */
+  private readonly forwards = new Set<Promise<void>>();
+  private readonly lanes = new Map<string, ForwardLane>();
+  /** Signals queued or in a forward request (their JetStream messages not yet settled). */
+  private forwardedInFlight = 0;
   private readonly readyQueue: Array<{ corr: OpenCorrelation; atDeadline: boolean }> = [];
   private readonly emits = new Set<Promise<void>>();
   private drainTimer: NodeJS.Timeout | undefined;
@@ -313,10 +333,50 @@ export class OrchestratorWorker {
       if (list === undefined) remote.set(owner, (list = []));
       list.push({ msg, item: { partition, subject: msg.subject, payload: msg.string() } });
     }
-    const work: Array<Promise<void>> = [];
-    if (local.length > 0) work.push(this.intake(local));
-    for (const [owner, list] of remote) work.push(this.forward(owner, list));
-    await Promise.all(work);
+    // Forwards are not awaited here: our own partitions need not wait for another worker's Redis
+    // round trip, nor for the timeout of an owner that died. Each owner gets at most
+    // FORWARDS_PER_OWNER requests at a time; what comes meanwhile waits and goes in the next one, so
+    // requests grow with load as the batches do. Sources are settled on the owner's answer.
+    for (const [owner, list] of remote) this.enqueueForward(owner, list);
+    if (local.length > 0) await this.intake(local);
+    while (this.forwardedInFlight >= MAX_FORWARDED_IN_FLIGHT && this.forwards.size > 0) await Promise.race(this.forwards);
+  }
+
+  private enqueueForward(owner: string, list: Array<{ msg: JsMsg; item: ForwardItem }>): void {
+    let lane = this.lanes.get(owner);
+    if (lane === undefined) this.lanes.set(owner, (lane = { inFlight: 0, queue: [] }));
+    for (const entry of list) lane.queue.push(entry);
+    this.forwardedInFlight += list.length;
+    this.pumpLane(owner, lane);
+  }
+
+  private pumpLane(owner: string, lane: ForwardLane): void {
+    while (lane.inFlight < FORWARDS_PER_OWNER && lane.queue.length > 0) {
+      const taken = lane.queue.splice(0, MAX_FORWARD_REQUEST);
+      this.forwardedInFlight -= taken.length;
+      // The table may have moved on while these waited: those are given back and routed anew.
+      const batch: typeof taken = [];
+      for (const entry of taken) {
+        if (this.view.ownerOf(entry.item.partition) === owner) batch.push(entry);
+        else {
+          this.metrics.forwardRetries.inc();
+          entry.msg.nak(RETRY_DELAY_MS);
+        }
+      }
+      if (batch.length === 0) continue;
+      lane.inFlight += 1;
+      this.forwardedInFlight += batch.length;
+      const sent: Promise<void> = this.forward(owner, batch)
+        .catch((err: unknown) => this.log.error({ err }, 'forward failed'))
+        .finally(() => {
+          lane.inFlight -= 1;
+          this.forwardedInFlight -= batch.length;
+          this.forwards.delete(sent);
+          this.pumpLane(owner, lane);
+          if (lane.inFlight === 0 && lane.queue.length === 0 && this.lanes.get(owner) === lane) this.lanes.delete(owner);
+        });
+      this.forwards.add(sent);
+    }
   }
 
   private async forward(owner: string, list: Array<{ msg: JsMsg; item: ForwardItem }>): Promise<void> {
@@ -812,6 +872,8 @@ export class OrchestratorWorker {
     this.wakeCapacity();
     this.log.info('worker draining: stopping intake');
     await this.consumer?.stop();
+    // A finished request sends what queued behind it, so wait until the lanes are empty.
+    while (this.forwards.size > 0) await Promise.allSettled([...this.forwards]);
     this.forwarder?.close();
     await Promise.allSettled([...this.intakes]);
     // Publish everything that is ready now; open correlations stay in Redis for the next owner.
