@@ -202,6 +202,19 @@ describe('reports', () => {
     expect(summariseMachine(timeline, 10)).toMatchObject({ busy_avg_pct: 150, ours_avg_pct: 50, others_avg_pct: 100 });
   });
 
+  it('heap floor: the lowest heap of the first and last tenth, so that a GC sawtooth is not growth but a rising floor is', () => {
+    const point = (t: number, heap: number): TimelinePoint => ({
+      t, started: 0, signals: 0, decided: 0, p50_ms: 0, p99_ms: 0, max_ms: 0, outstanding: 0, inflight: 0, publish_errors: 0, machine_cpu_pct: 0,
+      processes: { w: { rss_mb: 100, cpu_pct: 10, heap_mb: heap } },
+    });
+    // Sawtooth 50 → 240 MB, collected back to 50 every 20 s: no growth.
+    const sawtooth = Array.from({ length: 200 }, (_, i) => point(i, 50 + (i % 20) * 10));
+    expect(summariseResources(sawtooth, 0)['w']).toMatchObject({ heap_floor_after_warmup_mb: 50, heap_floor_end_mb: 50, heap_floor_growth_pct: 0 });
+    // The same sawtooth on a floor that rises by 20 %.
+    const leak = Array.from({ length: 200 }, (_, i) => point(i, 50 + i * 0.05 + (i % 20) * 10));
+    expect(summariseResources(leak, 0)['w']!.heap_floor_growth_pct).toBeGreaterThan(15);
+  });
+
   it('a run fails on lost, duplicates, mismatches and publish errors, never on timings', () => {
     const base = {
       totals: { started: 1, published: 1, signals_sent: 2, publish_errors: 0, failed_correlations: 0, decided: 1, lost: 0, unfinished: 0, duplicates: 0, mismatches: 0, early: 0, foreign: 0, invalid: 0 },

@@ -43,6 +43,14 @@ export interface ResourceSummary {
   readonly heap_after_warmup_mb?: number;
   readonly heap_end_mb?: number;
   readonly heap_growth_pct?: number;
+  /**
+   * Lowest heap used in the first and in the last tenth after warm-up (at least the median window):
+   * what survives garbage collection. A heap sawtooth makes medians move with GC timing; a leak
+   * raises the floor.
+   */
+  readonly heap_floor_after_warmup_mb?: number;
+  readonly heap_floor_end_mb?: number;
+  readonly heap_floor_growth_pct?: number;
   readonly eventloop_p99_max_ms?: number;
   readonly handles_end?: number;
 }
@@ -71,6 +79,13 @@ export function summariseResources(timeline: readonly TimelinePoint[], warmupSec
     const rssB = median(tail.map((s) => s.rss_mb));
     const heapHead = head.map((s) => s.heap_mb).filter((v): v is number => v !== undefined);
     const heapTail = tail.map((s) => s.heap_mb).filter((v): v is number => v !== undefined);
+    const tenth = Math.max(window, Math.floor(after.length / 10));
+    const floorOf = (xs: readonly TimelinePoint[]): number | undefined => {
+      const heaps = xs.map((p) => p.processes[label]!.heap_mb).filter((v): v is number => v !== undefined);
+      return heaps.length === 0 ? undefined : Math.min(...heaps);
+    };
+    const floorA = floorOf(after.slice(0, tenth));
+    const floorB = floorOf(after.slice(-tenth));
     const lags = after.map((p) => p.processes[label]!.eventloop_p99_ms).filter((v): v is number => v !== undefined);
     const handles = tail.map((s) => s.handles).filter((v): v is number => v !== undefined);
     out[label] = {
@@ -80,6 +95,9 @@ export function summariseResources(timeline: readonly TimelinePoint[], warmupSec
       rss_growth_pct: growth(rssA, rssB),
       ...(heapHead.length > 0 && heapTail.length > 0
         ? { heap_after_warmup_mb: median(heapHead), heap_end_mb: median(heapTail), heap_growth_pct: growth(median(heapHead), median(heapTail)) }
+        : {}),
+      ...(floorA !== undefined && floorB !== undefined
+        ? { heap_floor_after_warmup_mb: floorA, heap_floor_end_mb: floorB, heap_floor_growth_pct: growth(floorA, floorB) }
         : {}),
       ...(lags.length > 0 ? { eventloop_p99_max_ms: Math.max(...lags) } : {}),
       ...(handles.length > 0 ? { handles_end: handles[handles.length - 1]! } : {}),
@@ -166,7 +184,11 @@ export function formatTable(
   );
   if (t.foreign > 0 || t.invalid > 0) lines.push(`  ignored         ${t.foreign} decisions of other runs, ${t.invalid} unreadable`);
   const res = Object.entries(resources)
-    .map(([k, v]) => `${k} ${v.cpu_avg_pct}% ${f(v.rss_end_mb, 0)} MB${v.rss_growth_pct !== 0 ? ` (${v.rss_growth_pct > 0 ? '+' : ''}${v.rss_growth_pct}%)` : ''}`)
+    .map(
+      ([k, v]) =>
+        `${k} ${v.cpu_avg_pct}% ${f(v.rss_end_mb, 0)} MB${v.rss_growth_pct !== 0 ? ` (${v.rss_growth_pct > 0 ? '+' : ''}${v.rss_growth_pct}%)` : ''}` +
+        (v.heap_floor_growth_pct === undefined || o.scenario !== 'soak' ? '' : ` heap floor ${f(v.heap_floor_end_mb ?? 0, 0)} MB (${v.heap_floor_growth_pct > 0 ? '+' : ''}${v.heap_floor_growth_pct}%)`),
+    )
     .join(' · ');
   if (res !== '') lines.push(`  processes       ${res}`);
   if (machineCpu !== undefined) {
