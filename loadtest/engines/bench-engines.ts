@@ -22,6 +22,7 @@ import { createHistogram, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 // The build output, as a worker runs it: loadtest depends on no data-plane package (DESIGN.md), so
 // this benchmark imports the compiled engines by path, like scripts/ml/train-shipped-model.mjs.
+import { seededRandom as random } from '@at-orchestrator/sim';
 import { loadConfig } from '../../packages/contracts/dist/index.js';
 import { Registry, createLogger } from '../../packages/runtime/dist/index.js';
 import { InlineDecider, RuleSet, WorkflowEngine, createDecider, createEngine, generateRules } from '../../packages/worker/dist/engines/index.js';
@@ -46,18 +47,6 @@ const MODES = values.modes.split(',');
 const CONCURRENCY = Number(values.concurrency);
 
 const log = createLogger({ service: 'bench', env: 'bench', level: 'warn' });
-
-/** mulberry32: the same inputs on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `unique`: every input has its own instrument, so that the workflow engine's per-instrument candidate cache (4,096 entries) never hits. */
 function makeInputs(n: number, unique = false): EngineInput[] {

@@ -46,17 +46,8 @@ export interface CorrelationPlan {
   readonly lastRequiredOffsetMs: number;
 }
 
-/** mulberry32: tiny, fast, good enough to spread test data; the same seed gives the same stream. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulated agents' seeded PRNG (mulberry32): the same seed gives the same stream everywhere. */
+export { seededRandom } from '@at-orchestrator/sim';
 
 const INSTRUMENTS = ['EQ:AAPL', 'EQ:MSFT', 'EQ:NVDA', 'EQ:TSLA', 'CRYPTO:BTC-USD', 'CRYPTO:ETH-USD', 'FX:EURUSD', 'FUT:ES'];
 /** Weighted so that every branch of the seed rules is exercised: trade, monitor and no_trade. */
