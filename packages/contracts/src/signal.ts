@@ -64,7 +64,7 @@ export type RiskSignal = z.infer<typeof RiskSignal>;
 export type EnrichedSignal = MomentumSignal | RiskSignal | z.infer<typeof OtherSignal>;
 
 export type SignalParseResult =
-  | { ok: true; signal: EnrichedSignal }
+  | { ok: true; signal: EnrichedSignal; /** The payload as decoded text, exactly as received. */ text: string }
   | { ok: false; reason: 'not_json' | 'schema' | 'no_corr_id' | 'oversized'; detail: string; corrId?: string };
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -78,8 +78,10 @@ export function parseSignal(body: Uint8Array, maxBytes = MAX_SIGNAL_BYTES_DEFAUL
     return { ok: false, reason: 'oversized', detail: `payload is ${body.byteLength} bytes, limit ${maxBytes}` };
   }
   let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(decoder.decode(body));
+    text = decoder.decode(body);
+    raw = JSON.parse(text);
   } catch (err) {
     return { ok: false, reason: 'not_json', detail: (err as Error).message };
   }
@@ -100,7 +102,7 @@ export function parseSignal(body: Uint8Array, maxBytes = MAX_SIGNAL_BYTES_DEFAUL
   if (!parsed.success) {
     return { ok: false, reason: 'schema', detail: issueText(parsed.error), corrId: corr.data };
   }
-  return { ok: true, signal: parsed.data as EnrichedSignal };
+  return { ok: true, signal: parsed.data as EnrichedSignal, text };
 }
 
 function issueText(error: z.ZodError): string {

@@ -319,7 +319,7 @@ export class OrchestratorWorker {
       const signal = parsed.signal;
       const partition = partitionOf(signal.corr_id, this.config.partitions);
       if (this.owned.has(partition)) {
-        local.push({ signal, payload: msg.string(), partition, source: jetStreamSource(msg) });
+        local.push({ signal, payload: parsed.text, partition, source: jetStreamSource(msg) });
         continue;
       }
       const owner = this.view.ownerOf(partition);
@@ -331,7 +331,7 @@ export class OrchestratorWorker {
       }
       let list = remote.get(owner);
       if (list === undefined) remote.set(owner, (list = []));
-      list.push({ msg, item: { partition, subject: msg.subject, payload: msg.string() } });
+      list.push({ msg, item: { partition, subject: msg.subject, payload: parsed.text } });
     }
     // Forwards are not awaited here: our own partitions need not wait for another worker's Redis
     // round trip, nor for the timeout of an owner that died. Each owner gets at most
