@@ -8,7 +8,7 @@ import type { WorkerMetrics } from '../metrics.js';
  * Redlock over the correlations of a decision batch (one multi-resource lock: one round trip per
  * Redis master for the whole batch), held from claim to publish — the seed's "state
  * synchronization". It is advisory: a lock cannot stop a process paused past its TTL, so when it
- * cannot be had the batch goes on and the epoch fence in claimDecision decides (docs/architecture.md).
+ * cannot be had the batch goes on and the epoch fence in claimDecisions decides (docs/architecture.md).
  */
 export class CorrelationLock {
   private readonly redlock: Redlock;

@@ -25,7 +25,7 @@ beforeEach(async () => {
 
 const signal = (corrId: string, agent: string, epoch = 7) => ({ corrId, agent, partition: 3, payload: `{"a":"${agent}"}`, deadlineMs: 1000, epoch });
 
-describe('storeSignal.lua', () => {
+describe('store-signals.lua', () => {
   it('stores the first signal of an agent, with the TTL and the open index entry', async () => {
     expect(await store.storeSignals([signal('c1', 'risk')])).toEqual([{ kind: 'stored' }]);
     expect(await redis.hgetall(keys.signals('c1'))).toEqual({ risk: '{"a":"risk"}' });
@@ -51,9 +51,33 @@ describe('storeSignal.lua', () => {
     expect(await redis.exists(keys.signals('c1'))).toBe(0);
     expect(await redis.zcard(keys.open(3))).toBe(0);
   });
+
+  it('answers each signal of a batch on its own, in order, in one call', async () => {
+    await redis.set(keys.epoch(4), '2');
+    await redis.set(keys.done('c3'), 'pending|7|w1|risk');
+    await store.storeSignals([signal('c1', 'risk')]);
+    const batch = [
+      signal('c1', 'momentum'),
+      signal('c1', 'risk'),
+      signal('c3', 'momentum'),
+      { ...signal('c4', 'risk'), partition: 4, epoch: 1 },
+      { ...signal('c5', 'risk'), partition: 4, epoch: 2, deadlineMs: 2000 },
+    ];
+    expect(await store.storeSignals(batch)).toEqual([
+      { kind: 'stored' },
+      { kind: 'duplicate' },
+      { kind: 'done', published: false, agents: ['risk'] },
+      { kind: 'fenced' },
+      { kind: 'stored' },
+    ]);
+    expect(await redis.hgetall(keys.signals('c1'))).toEqual({ risk: '{"a":"risk"}', momentum: '{"a":"momentum"}' });
+    expect(await redis.exists(keys.signals('c3'), keys.signals('c4'))).toBe(0);
+    expect(await redis.zrange(keys.open(4), 0, -1, 'WITHSCORES')).toEqual(['c5', '2000']);
+    expect(await store.storeSignals([])).toEqual([]);
+  });
 });
 
-describe('claimDecision.lua and markPublished.lua', () => {
+describe('claim-decisions.lua and mark-published.lua', () => {
   const claim = (epoch = 7) => ({ corrId: 'c1', partition: 3, epoch, agents: ['momentum', 'risk'] });
 
   it('lets exactly one claim through, and reports an unpublished claim as such', async () => {
@@ -75,6 +99,31 @@ describe('claimDecision.lua and markPublished.lua', () => {
     expect(await redis.ttl(keys.done('c1'))).toBeGreaterThan(500);
     expect(await redis.zcard(keys.open(3))).toBe(0);
     expect(await store.claim([claim()], 'w2')).toEqual([{ kind: 'exists', published: true, agents: ['momentum', 'risk'] }]);
+  });
+
+  it('answers each claim of a batch on its own, and markPublished closes a whole batch', async () => {
+    await redis.set(keys.epoch(4), '9');
+    await store.claim([{ ...claim(), corrId: 'c2' }], 'w1');
+    const verdicts = await store.claim(
+      [claim(), { ...claim(), corrId: 'c2' }, { ...claim(8), corrId: 'c3', partition: 4 }, { ...claim(9), corrId: 'c4', partition: 4, agents: ['risk'] }],
+      'w2',
+    );
+    expect(verdicts).toEqual([
+      { kind: 'claimed' },
+      { kind: 'exists', published: false, agents: ['momentum', 'risk'] },
+      { kind: 'fenced', currentEpoch: 9 },
+      { kind: 'claimed' },
+    ]);
+    expect(await redis.get(keys.done('c4'))).toBe('pending|9|w2|risk');
+    await store.storeSignals([signal('c1', 'risk'), { ...signal('c4', 'risk'), partition: 4, epoch: 9 }]);
+    await store.markPublished([
+      { corrId: 'c1', partition: 3, agents: ['momentum', 'risk'] },
+      { corrId: 'c4', partition: 4, agents: ['risk'] },
+    ]);
+    expect(await redis.mget(keys.done('c1'), keys.done('c4'))).toEqual(['published|momentum,risk', 'published|risk']);
+    expect(await redis.zcard(keys.open(3))).toBe(0);
+    expect(await redis.zcard(keys.open(4))).toBe(0);
+    expect(await store.claim([], 'w2')).toEqual([]);
   });
 
   it('loadOpen returns open correlations with deadlines and flags claimed-but-unpublished ones', async () => {

@@ -4,21 +4,31 @@ import { RedisKeys } from '@at-orchestrator/contracts';
 
 const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
 
-/** Lua scripts, each named after what it does and how many keys it takes. */
+/**
+ * Lua scripts, each named after what it does. Each takes a whole batch (its key count is the first
+ * argument), so a batch is one command and one reply rather than a pipeline of per-item calls: an
+ * ioredis pipeline costs a few KB that survive young-generation GC, and at a few thousand pipelines
+ * a second their promotion made every scavenge a 5–10 ms pause (docs/benchmarks.md).
+ */
 export const SCRIPTS = {
-  storeSignal: { numberOfKeys: 4, lua: script('store-signal') },
-  claimDecision: { numberOfKeys: 2, lua: script('claim-decision') },
-  markPublished: { numberOfKeys: 2, lua: script('mark-published') },
+  storeSignals: { lua: script('store-signals') },
+  claimDecisions: { lua: script('claim-decisions') },
+  markPublished: { lua: script('mark-published') },
 } as const;
 
-/** A pipeline with the scripts above defined as commands (ioredis defineCommand). */
-type ScriptPipeline = ChainableCommander & {
-  storeSignal(k1: string, k2: string, k3: string, k4: string, agent: string, payload: string, ttl: number, corr: string, deadline: number, epoch: string): ScriptPipeline;
-  claimDecision(k1: string, k2: string, epoch: string, value: string, ttl: number): ScriptPipeline;
-  markPublished(k1: string, k2: string, value: string, corr: string, ttl: number): ScriptPipeline;
+/** The client with the scripts above defined as commands (ioredis defineCommand). */
+type ScriptedRedis = Redis & {
+  storeSignals(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<number | string>>;
+  claimDecisions(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<[string, string]>>;
+  markPublished(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
 };
 
 export type StoreVerdict = { kind: 'stored' } | { kind: 'duplicate' } | { kind: 'fenced' } | { kind: 'done'; agents: string[]; published: boolean };
+const STORED: StoreVerdict = { kind: 'stored' };
+const DUPLICATE: StoreVerdict = { kind: 'duplicate' };
+const FENCED: StoreVerdict = { kind: 'fenced' };
+const CLAIMED: ClaimVerdict = { kind: 'claimed' };
+
 export type ClaimVerdict =
   | { kind: 'claimed' }
   | { kind: 'fenced'; currentEpoch: number }
@@ -59,10 +69,13 @@ export function parseDoneMarker(value: string): { published: boolean; agents: st
 }
 
 /**
- * The correlation state in Redis: every write is pipelined per batch, and every multi-key write is one
- * Lua script. Methods throw when Redis fails; the caller decides what degraded mode means.
+ * The correlation state in Redis: every hot-path write is one Lua script call per batch; the rare
+ * paths (late signals, epochs, resuming) use pipelines. Methods throw when Redis fails; the caller
+ * decides what degraded mode means.
  */
 export class CorrelationStore {
+  private readonly scripted: ScriptedRedis;
+
   constructor(
     private readonly redis: Redis,
     readonly keys: RedisKeys,
@@ -71,63 +84,51 @@ export class CorrelationStore {
     for (const [name, def] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, def);
     }
-  }
-
-  private scripted(): ScriptPipeline {
-    return this.redis.pipeline() as ScriptPipeline;
+    this.scripted = redis as ScriptedRedis;
   }
 
   async storeSignals(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
-    const pipeline = this.scripted();
+    if (items.length === 0) return [];
+    const keys: string[] = [];
+    const args: Array<string | number> = [];
     for (const it of items) {
-      pipeline.storeSignal(
-        this.keys.signals(it.corrId),
-        this.keys.done(it.corrId),
-        this.keys.open(it.partition),
-        this.keys.epoch(it.partition),
-        it.agent,
-        it.payload,
-        this.ttl.stateSec,
-        it.corrId,
-        it.deadlineMs,
-        String(it.epoch),
-      );
+      keys.push(this.keys.signals(it.corrId), this.keys.done(it.corrId), this.keys.open(it.partition), this.keys.epoch(it.partition));
+      args.push(it.agent, it.payload, this.ttl.stateSec, it.corrId, it.deadlineMs, String(it.epoch));
     }
-    const results = await execOrThrow(pipeline);
+    const results = await this.scripted.storeSignals(keys.length, ...keys, ...args);
     return results.map((r): StoreVerdict => {
-      if (r === 1) return { kind: 'stored' };
-      if (r === 0) return { kind: 'duplicate' };
-      if (r === -1) return { kind: 'fenced' };
+      if (r === 1) return STORED;
+      if (r === 0) return DUPLICATE;
+      if (r === -1) return FENCED;
       return { kind: 'done', ...parseDoneMarker(String(r)) };
     });
   }
 
   async claim(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
-    const pipeline = this.scripted();
+    if (requests.length === 0) return [];
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.ttl.idempotencySec];
     for (const r of requests) {
-      pipeline.claimDecision(
-        this.keys.epoch(r.partition),
-        this.keys.done(r.corrId),
-        String(r.epoch),
-        `pending|${r.epoch}|${workerId}|${r.agents.join(',')}`,
-        this.ttl.idempotencySec,
-      );
+      keys.push(this.keys.epoch(r.partition), this.keys.done(r.corrId));
+      args.push(String(r.epoch), `pending|${r.epoch}|${workerId}|${r.agents.join(',')}`);
     }
-    const results = await execOrThrow(pipeline);
-    return results.map((r): ClaimVerdict => {
-      const [kind, value] = r as [string, string];
-      if (kind === 'claimed') return { kind: 'claimed' };
+    const results = await this.scripted.claimDecisions(keys.length, ...keys, ...args);
+    return results.map(([kind, value]): ClaimVerdict => {
+      if (kind === 'claimed') return CLAIMED;
       if (kind === 'fenced') return { kind: 'fenced', currentEpoch: Number(value) };
       return { kind: 'exists', ...parseDoneMarker(value) };
     });
   }
 
   async markPublished(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<void> {
-    const pipeline = this.scripted();
+    if (items.length === 0) return;
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.ttl.idempotencySec];
     for (const it of items) {
-      pipeline.markPublished(this.keys.done(it.corrId), this.keys.open(it.partition), `published|${it.agents.join(',')}`, it.corrId, this.ttl.idempotencySec);
+      keys.push(this.keys.done(it.corrId), this.keys.open(it.partition));
+      args.push(`published|${it.agents.join(',')}`, it.corrId);
     }
-    await execOrThrow(pipeline);
+    await this.scripted.markPublished(keys.length, ...keys, ...args);
   }
 
   /** Records an agent that reported after the decision (kept for audit, TTL IDEMPOTENCY_TTL_SEC). */
