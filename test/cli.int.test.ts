@@ -88,7 +88,7 @@ class FakeWorker {
     await nc.flush();
     const beat = (): Promise<unknown> => {
       const hb: WorkerHeartbeat = { id: this.id, capacity: 1, load: 7, version: 'fake', draining: false, started_at: new Date(0).toISOString(), owned: [...this.owned] };
-      return redis.set(keys.worker(this.id), JSON.stringify(hb), 'PX', Number(TIMING.WORKER_LEASE_MS));
+      return redis.multi().set(keys.worker(this.id), JSON.stringify(hb), 'PX', Number(TIMING.WORKER_LEASE_MS)).sadd(keys.workers(), this.id).exec();
     };
     await beat();
     this.timer = setInterval(() => void beat(), Number(TIMING.HEARTBEAT_INTERVAL_MS));
@@ -99,7 +99,7 @@ class FakeWorker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.sub?.unsubscribe();
-    await redis.del(keys.worker(this.id));
+    await redis.multi().del(keys.worker(this.id)).srem(keys.workers(), this.id).exec();
   }
 }
 

@@ -22,8 +22,13 @@ export class ClusterKeys {
   worker(workerId: string): string {
     return `${this.prefix}:worker:${workerId}`;
   }
-  workerPattern(): string {
-    return `${this.prefix}:worker:*`;
+  /**
+   * The ids of workers that have heartbeated (a set, added to with every heartbeat). Membership reads
+   * this index and then each id's heartbeat key, never scanning the keyspace: the keyspace holds a
+   * done-marker per decision for an hour, and a SCAN over it grew with the decision rate.
+   */
+  workers(): string {
+    return `${this.prefix}:workers`;
   }
   /** The coordinator leader lease: value = coordinator id, PX lease. */
   leader(): string {

@@ -5,6 +5,7 @@ import { RedisServer } from '@at-orchestrator/testkit';
 import { CoordinatorKeys } from './coordinator-keys.js';
 import { LeaderLease } from './election/leader-lease.js';
 import { AssignmentStore } from './table/assignment-store.js';
+import { Membership } from './membership/membership.js';
 import { memoryLogger } from './testing/harness.js';
 
 let server: RedisServer;
@@ -139,5 +140,48 @@ describe('commitAssignment script', () => {
     await redis.hset(keys.assignment(), '3', 'not json');
     const again = store('a', epoch);
     expect(await again.load()).toEqual({ repaired: [3], inconsistent: [2] });
+  });
+});
+
+describe('membership (readHeartbeats)', () => {
+  const heartbeat = (id: string) => JSON.stringify({ id, capacity: 1, load: 0, version: 't', draining: false, started_at: new Date(0).toISOString(), owned: [] });
+  const beat = (id: string, value = heartbeat(id), leaseMs = 5_000) =>
+    redis.multi().set(keys.worker(id), value, 'PX', leaseMs).sadd(keys.workers(), id).exec();
+
+  it('lists the indexed workers whose heartbeat lives, drops the dead from the index, skips bad heartbeats', async () => {
+    const { log, lines } = memoryLogger();
+    const membership = new Membership(redis, keys, log);
+    await beat('w2');
+    await beat('w1');
+    await beat('dead');
+    await redis.del(keys.worker('dead')); // its lease expired
+    await beat('garbled', 'not json');
+    await beat('liar', heartbeat('someone-else'));
+
+    const live = await membership.live();
+    expect([...live.keys()]).toEqual(['w1', 'w2']);
+    expect(live.get('w1')!.leaseLeftMs).toBeGreaterThan(4_000);
+    expect((await redis.smembers(keys.workers())).sort()).toEqual(['garbled', 'liar', 'w1', 'w2']);
+    expect(lines.join('\n')).toMatch(/not JSON/);
+    expect(lines.join('\n')).toMatch(/another worker id/);
+
+    // A worker that comes back adds itself to the index again with its next heartbeat.
+    await beat('dead');
+    expect([...(await membership.live()).keys()]).toEqual(['dead', 'w1', 'w2']);
+  });
+
+  it('never scans the keyspace: its cost does not grow with the done-markers beside it', async () => {
+    const membership = new Membership(redis, keys, memoryLogger().log);
+    const filler = redis.pipeline();
+    for (let i = 0; i < 20_000; i++) filler.set(`${keys.prefix}:done:c${i}`, 'published|risk', 'EX', 600);
+    await filler.exec();
+    await beat('w1');
+    await redis.config('RESETSTAT');
+    expect([...(await membership.live()).keys()]).toEqual(['w1']);
+    const stats = await redis.info('commandstats');
+    expect(stats).not.toMatch(/cmdstat_(scan|keys):/);
+    // SMEMBERS, then one script call that reads every heartbeat.
+    expect(stats).toMatch(/cmdstat_smembers:calls=1,/);
+    expect(stats).toMatch(/cmdstat_evalsha:calls=1,/);
   });
 });

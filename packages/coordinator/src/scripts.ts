@@ -12,6 +12,7 @@ const SCRIPTS = {
   renewLeaderLease: { numberOfKeys: 2, lua: lua('./election/scripts/renew-leader-lease.lua') },
   releaseLeaderLease: { numberOfKeys: 2, lua: lua('./election/scripts/release-leader-lease.lua') },
   commitAssignment: { numberOfKeys: undefined, lua: lua('./table/scripts/commit-assignment.lua') },
+  readHeartbeats: { numberOfKeys: undefined, lua: lua('./membership/scripts/read-heartbeats.lua') },
 } as const;
 
 export interface CoordinatorScripts {
@@ -19,6 +20,7 @@ export interface CoordinatorScripts {
   renewLeaderLease(leaderKey: string, epochKey: string, id: string, leaseMs: number, epoch: number): Promise<number>;
   releaseLeaderLease(leaderKey: string, epochKey: string, id: string, epoch: number): Promise<number>;
   commitAssignment(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
+  readHeartbeats(numberOfKeys: number, ...keysThenArgs: string[]): Promise<Array<[string | null, number]>>;
 }
 
 /** Defines the scripts on a client (EVALSHA, falling back to EVAL once per connection). */

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { WorkerHeartbeat } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
+import { defineScripts, type CoordinatorScripts } from '../scripts.js';
 
 /** A worker whose heartbeat key has not expired. */
 export interface LiveWorker {
@@ -11,50 +12,40 @@ export interface LiveWorker {
 }
 
 /**
- * Membership: the live workers are exactly the heartbeat keys that exist (each written with a PX
- * lease, so a dead worker's key expires). Unreadable heartbeats are skipped with a warning, once per
+ * Membership: the live workers are the ids in the worker index whose heartbeat key exists (each
+ * written with a PX lease, so a dead worker's key expires and the id leaves the index). Unreadable heartbeats are skipped with a warning, once per
  * key and reason, since a stranger's bad key must not stop the cluster.
  */
 export class Membership {
   private readonly warned = new Set<string>();
+  private readonly scripts: CoordinatorScripts;
 
   constructor(
     private readonly client: Redis,
     private readonly keys: CoordinatorKeys,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.scripts = defineScripts(client);
+  }
 
-  /** The live workers by id, sorted by id. */
+  /** The live workers by id, sorted by id: two round trips, whatever the size of the keyspace. */
   async live(): Promise<Map<string, LiveWorker>> {
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.client.scan(cursor, 'MATCH', this.keys.workerPattern(), 'COUNT', 1000);
-      cursor = next;
-      found.push(...batch);
-    } while (cursor !== '0');
-    const keys = [...new Set(found)].sort();
+    const ids = (await this.client.smembers(this.keys.workers())).sort();
     const workers = new Map<string, LiveWorker>();
-    if (keys.length === 0) return workers;
-
-    const pipeline = this.client.pipeline();
-    for (const key of keys) {
-      pipeline.get(key);
-      pipeline.pttl(key);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const prefix = this.keys.worker('');
-    keys.forEach((key, i) => {
-      const [getErr, raw] = results[2 * i] ?? [null, null];
-      const [, ttl] = results[2 * i + 1] ?? [null, -1];
-      if (getErr !== null || raw === null) return; // expired between SCAN and GET: dead
-      const heartbeat = this.parse(key, raw as string);
+    if (ids.length === 0) return workers;
+    const keys = ids.map((id) => this.keys.worker(id));
+    const results = await this.scripts.readHeartbeats(keys.length + 1, this.keys.workers(), ...keys, ...ids);
+    ids.forEach((id, i) => {
+      const [raw, ttl] = results[i] ?? [null, -2];
+      if (raw === null) return; // expired: dead (and gone from the index)
+      const key = keys[i]!;
+      const heartbeat = this.parse(key, raw);
       if (heartbeat === undefined) return;
-      if (heartbeat.id !== key.slice(prefix.length)) {
+      if (heartbeat.id !== id) {
         this.warnOnce(key, 'id', { key, id: heartbeat.id }, 'worker heartbeat names another worker id than its key; ignored');
         return;
       }
-      workers.set(heartbeat.id, { heartbeat, leaseLeftMs: Number(ttl) });
+      workers.set(id, { heartbeat, leaseLeftMs: Number(ttl) });
     });
     return workers;
   }

@@ -102,7 +102,7 @@ export class FakeWorker {
   /** Leaves cleanly: deletes its heartbeat. */
   async close(): Promise<void> {
     await this.die();
-    await this.options.redis.del(this.keys.worker(this.id)).catch(() => 0);
+    await this.options.redis.multi().del(this.keys.worker(this.id)).srem(this.keys.workers(), this.id).exec().catch(() => null);
   }
 
   private handle(command: WorkerCommand): WorkerCommandReply | undefined {
@@ -133,6 +133,6 @@ export class FakeWorker {
       started_at: this.startedAt,
       owned: [...this.owned.keys()].sort((a, b) => a - b),
     };
-    await this.options.redis.set(this.keys.worker(this.id), JSON.stringify(heartbeat), 'PX', this.options.leaseMs);
+    await this.options.redis.multi().set(this.keys.worker(this.id), JSON.stringify(heartbeat), 'PX', this.options.leaseMs).sadd(this.keys.workers(), this.id).exec();
   }
 }

@@ -104,7 +104,7 @@ export class WorkerMembership {
     for (const s of this.subs) s.unsubscribe();
     if (this.o.redisAvailable()) {
       try {
-        await this.o.redis.del(this.o.keys.worker(this.o.workerId));
+        await this.o.redis.multi().del(this.o.keys.worker(this.o.workerId)).srem(this.o.keys.workers(), this.o.workerId).exec();
       } catch {
         // it expires with its lease
       }
@@ -121,7 +121,12 @@ export class WorkerMembership {
       ...this.o.handlers.heartbeat(),
     };
     try {
-      await this.o.redis.set(this.o.keys.worker(this.o.workerId), JSON.stringify(hb), 'PX', this.o.leaseMs);
+      // The key with its lease, and the id in the index membership reads (docs/cluster.md).
+      await this.o.redis
+        .multi()
+        .set(this.o.keys.worker(this.o.workerId), JSON.stringify(hb), 'PX', this.o.leaseMs)
+        .sadd(this.o.keys.workers(), this.o.workerId)
+        .exec();
     } catch (err) {
       this.o.log.debug({ err }, 'heartbeat failed');
     }
