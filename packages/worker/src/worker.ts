@@ -200,11 +200,14 @@ export class OrchestratorWorker {
     // REDLOCK_URLS names independent masters for the correlation lock; by default the state Redis.
     this.redlockLinks = config.redis.redlockUrls.map((url, i) => new RedisLink(url, log, { name: `${config.serviceName}:${config.workerId}:redlock${i}` }));
     await Promise.all(this.redlockLinks.map((l) => l.start()));
+    const lockOnStateClient = this.redlockLinks.length === 0;
     const lock = new CorrelationLock(
-      this.redlockLinks.length > 0 ? this.redlockLinks.map((l) => l.client) : [this.redis.client],
+      lockOnStateClient ? [this.redis.client] : this.redlockLinks.map((l) => l.client),
       new RedisKeys(config.redis.keyPrefix),
       this.metrics,
       log,
+      undefined,
+      lockOnStateClient,
     );
     this.emitter = new DecisionEmitter({
       js: this.js,

@@ -9,6 +9,10 @@ import type { WorkerMetrics } from '../metrics.js';
  * Redis master for the whole batch), held from claim to publish — the seed's "state
  * synchronization". It is advisory: a lock cannot stop a process paused past its TTL, so when it
  * cannot be had the batch goes on and the epoch fence in claimDecisions decides (docs/architecture.md).
+ *
+ * `sharesConnectionWithStore` says the lock's only master is the state Redis, on the very connection
+ * the claims use: the emitter then sends the lock request and the claims together (see
+ * DecisionEmitter.emit).
  */
 export class CorrelationLock {
   private readonly redlock: Redlock;
@@ -19,6 +23,7 @@ export class CorrelationLock {
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     private readonly ttlMs = 5_000,
+    readonly sharesConnectionWithStore = false,
   ) {
     this.redlock = new Redlock(clients, { retryCount: 2, retryDelay: 20, retryJitter: 20, driftFactor: 0.01 });
     // Per-attempt client errors are reported through acquire's result; no unhandled 'error' events.

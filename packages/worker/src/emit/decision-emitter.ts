@@ -1,4 +1,5 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Lock } from 'redlock';
 import { DECISION_SUBJECT, channelSubject } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
 import type { CorrelationStore } from '../state/correlation-store.js';
@@ -45,12 +46,28 @@ export class DecisionEmitter {
   async emit(jobs: DecisionJob[]): Promise<void> {
     if (jobs.length === 0) return;
     this.inFlight += jobs.length;
-    const lock = this.deps.lock !== undefined && this.deps.redisAvailable() ? await this.deps.lock.acquire(jobs.map((j) => j.corr.corrId)) : undefined;
+    const { lock } = this.deps;
+    let locking: Promise<Lock | undefined> = Promise.resolve(undefined);
     try {
-      const toPublish = await this.claim(jobs);
+      let toPublish: DecisionJob[];
+      if (lock === undefined || !this.deps.redisAvailable()) {
+        toPublish = await this.claim(jobs);
+      } else if (lock.sharesConnectionWithStore) {
+        // One round trip for both: acquire() writes its request before claim() writes the claims, on
+        // the same connection, and Redis runs a connection's commands in order — so the lock, when
+        // had, is held when the claims run, without waiting a round trip for it first.
+        locking = lock.acquire(jobs.map((j) => j.corr.corrId));
+        const [, claimed] = await Promise.all([locking, this.claim(jobs)]);
+        toPublish = claimed;
+      } else {
+        // Other masters: no ordering between connections, so the lock comes first.
+        locking = lock.acquire(jobs.map((j) => j.corr.corrId));
+        await locking;
+        toPublish = await this.claim(jobs);
+      }
       await this.publishAll(toPublish);
     } finally {
-      await this.deps.lock?.release(lock);
+      await lock?.release(await locking);
       this.inFlight -= jobs.length;
       if (this.inFlight === 0 && this.retry.length === 0) this.notifyIdle();
     }

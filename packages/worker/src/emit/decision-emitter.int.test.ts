@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { RedisKeys, type Decision } from '@at-orchestrator/contracts';
+import { Registry, createLogger } from '@at-orchestrator/runtime';
+import { RedisServer } from '@at-orchestrator/testkit';
+import { CorrelationStore } from '../state/correlation-store.js';
+import { WorkerMetrics } from '../metrics.js';
+import { CorrelationLock } from './correlation-lock.js';
+import { DecisionEmitter } from './decision-emitter.js';
+import type { DecisionJob } from './decision-builder.js';
+
+let server: RedisServer;
+let redis: Redis;
+let observer: Redis;
+const keys = new RedisKeys('em');
+const log = createLogger({ service: 'test', env: 'test', level: 'silent' });
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url);
+  observer = new Redis(server.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  observer?.disconnect();
+  await server?.dispose();
+});
+beforeEach(async () => {
+  await redis.flushall();
+  await redis.set(keys.epoch(1), '4');
+});
+
+function job(corrId: string): DecisionJob {
+  const decision = { corr_id: corrId, agents_present: ['momentum', 'risk'], channels: [] } as unknown as Decision;
+  const corr = { corrId, partition: 1, held: [], firstSeenMs: Date.now() } as unknown as DecisionJob['corr'];
+  return { corr, decision, type: 'buy', atDeadline: false, epoch: 4, bytes: undefined };
+}
+
+/** An emitter over the real Redis whose "JetStream" records, at each publish, who holds each lock key. */
+function setup(sharesConnection: boolean, lockClient = redis) {
+  const metrics = new WorkerMetrics(new Registry());
+  const published: Array<{ corrId: string; lockHolder: string | null }> = [];
+  const js = {
+    publish: async (_subject: string, data: Uint8Array) => {
+      const { corr_id } = JSON.parse(new TextDecoder().decode(data)) as { corr_id: string };
+      published.push({ corrId: corr_id, lockHolder: await observer.get(keys.lock(corr_id)) });
+      return { seq: published.length, duplicate: false, stream: 's', domain: '' };
+    },
+  } as unknown as JetStreamClient;
+  const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
+  const lock = new CorrelationLock([lockClient], keys, metrics, log, 5_000, sharesConnection);
+  // What happened when, on the client side: the claims are sent before the lock's answer, or after it.
+  const events: string[] = [];
+  const acquire = lock.acquire.bind(lock);
+  lock.acquire = (ids) => {
+    events.push('lock sent');
+    return acquire(ids).then((l) => (events.push('lock answered'), l));
+  };
+  const claim = store.claim.bind(store);
+  store.claim = (requests, worker) => (events.push('claims sent'), claim(requests, worker));
+  const emitter = new DecisionEmitter({ js, store, lock, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined });
+  return { emitter, published, metrics, events };
+}
+
+describe('DecisionEmitter with the correlation lock', () => {
+  it('on the state connection: sends the lock request ahead of the claims in the same round trip, holds it through publish, releases it', async () => {
+    const { emitter, published, events } = setup(true);
+    await emitter.emit([job('warm-up')]); // loads the scripts (EVALSHA, not EVAL, from here on)
+    published.length = 0;
+    events.length = 0;
+    const monitor = await observer.duplicate().monitor();
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
+
+    await emitter.emit([job('c1'), job('c2')]);
+
+    // Redis ran the lock (SET NX PX on both lock keys, inside Redlock's script) before the claim script.
+    const lockAt = commands.findIndex((c) => /^evalsha /i.test(c) && c.includes(keys.lock('c1')));
+    const claimAt = commands.findIndex((c) => /^evalsha /i.test(c) && c.includes(keys.done('c1')) && c.includes('pending|4|w1'));
+    expect(commands.length, commands.join('\n')).toBeGreaterThan(0);
+    expect(lockAt).toBeGreaterThanOrEqual(0);
+    expect(claimAt).toBeGreaterThan(lockAt);
+    monitor.disconnect();
+    expect(events).toEqual(['lock sent', 'claims sent', 'lock answered']);
+
+    expect(published.map((p) => p.corrId)).toEqual(['c1', 'c2']);
+    for (const p of published) expect(p.lockHolder).not.toBeNull();
+    expect(await redis.exists(keys.lock('c1'), keys.lock('c2'))).toBe(0);
+    expect(await redis.get(keys.done('c1'))).toBe('published|momentum,risk');
+  });
+
+  it('on another master: waits for the lock before claiming, and holds it through publish', async () => {
+    const other = new Redis(server.url);
+    try {
+      const { emitter, published, events } = setup(false, other);
+      await emitter.emit([job('c3')]);
+      expect(events).toEqual(['lock sent', 'lock answered', 'claims sent']);
+      expect(published).toEqual([{ corrId: 'c3', lockHolder: expect.any(String) }]);
+      expect(await redis.exists(keys.lock('c3'))).toBe(0);
+    } finally {
+      other.disconnect();
+    }
+  });
+
+  it('a lock held by someone else is counted and does not stop the decision: the fence decides', async () => {
+    const { emitter, published, metrics } = setup(true);
+    await redis.set(keys.lock('c4'), 'someone-else', 'PX', 5_000);
+    await emitter.emit([job('c4')]);
+    expect(published.map((p) => p.corrId)).toEqual(['c4']);
+    expect(published[0]!.lockHolder).toBe('someone-else');
+    expect((await metrics.lockFailures.get()).values[0]?.value).toBe(1);
+    expect(await redis.get(keys.lock('c4'))).toBe('someone-else');
+    expect(await redis.get(keys.done('c4'))).toBe('published|momentum,risk');
+  });
+});
