@@ -444,9 +444,8 @@ export class OrchestratorWorker {
       this.metrics.signalsReceived.inc({ agent });
       let corr = this.fanIn.get(corrId);
       if (corr === undefined) {
-        const seen = this.decided.get(corrId);
-        if (seen !== undefined) {
-          this.lateOrDuplicate(source, corrId, seen, agent, late, payload);
+        if (this.decided.has(corrId)) {
+          this.lateOrDuplicate(source, corrId, agent, late, payload);
           continue;
         }
         corr = this.fanIn.create(corrId, partition, now);
@@ -507,12 +506,8 @@ export class OrchestratorWorker {
           } else {
             // Decided before (by this worker before a restart, or by a previous owner).
             if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
-            let seen = this.decided.get(p.corr.corrId);
-            if (seen === undefined) {
-              this.decided.add(p.corr.corrId, v.agents);
-              seen = this.decided.get(p.corr.corrId)!;
-            }
-            this.lateOrDuplicate(p.source, p.corr.corrId, seen, p.agent, late, p.payload);
+            if (!this.decided.has(p.corr.corrId)) this.decided.add(p.corr.corrId, v.agents);
+            this.lateOrDuplicate(p.source, p.corr.corrId, p.agent, late, p.payload);
           }
         });
         return;
@@ -552,15 +547,13 @@ export class OrchestratorWorker {
   private lateOrDuplicate(
     source: SignalSource,
     corrId: string,
-    seen: Set<string>,
     agent: string,
     late: Array<{ corrId: string; agent: string; payload: string }>,
     payload: string,
   ): void {
-    if (seen.has(agent)) {
+    if (this.decided.noteAgent(corrId, agent)) {
       this.metrics.duplicateSignals.inc();
     } else {
-      seen.add(agent);
       this.metrics.lateSignals.inc();
       late.push({ corrId, agent, payload });
     }
@@ -676,7 +669,7 @@ export class OrchestratorWorker {
     for (const s of stored) {
       let corr = this.fanIn.get(s.corrId);
       if (corr === undefined) {
-        if (this.decided.get(s.corrId) !== undefined) continue;
+        if (this.decided.has(s.corrId)) continue;
         const firstSeen = s.deadlineMs - this.config.decisionTimeoutMs;
         corr = this.fanIn.create(s.corrId, s.partition, firstSeen, s.deadlineMs);
         resumed += 1;
