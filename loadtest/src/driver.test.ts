@@ -20,7 +20,7 @@ describe('options', () => {
   it('has defaults per scenario and accepts pnpm\'s "--"', () => {
     const o = opts('--', '--scenario', 'steady');
     expect(o).toMatchObject({ scenario: 'steady', target: 'baseline', servers: 'private', rate: 1000, durationSec: 30, agents: 2, publish: 'jetstream' });
-    expect(opts('--scenario', 'soak')).toMatchObject({ rate: 500, durationSec: 1800, warmupSec: 120 });
+    expect(opts('--scenario', 'soak')).toMatchObject({ rate: 500, durationSec: 1800, warmupSec: 450 });
     expect(opts('--scenario', 'market-open', '--pre', '5', '--ramp', '10', '--post', '5')).toMatchObject({ durationSec: 20, rampFactor: 10 });
     expect(opts('--agents', 'mix').agents).toBe('mix');
     expect(parseLoadOptions(['--help'])).toBe('help');
