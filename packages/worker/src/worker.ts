@@ -206,8 +206,7 @@ export class OrchestratorWorker {
       new RedisKeys(config.redis.keyPrefix),
       this.metrics,
       log,
-      undefined,
-      lockOnStateClient,
+      { sharesConnectionWithStore: lockOnStateClient },
     );
     this.emitter = new DecisionEmitter({
       js: this.js,

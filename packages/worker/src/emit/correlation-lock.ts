@@ -16,15 +16,18 @@ import type { WorkerMetrics } from '../metrics.js';
  */
 export class CorrelationLock {
   private readonly redlock: Redlock;
+  private readonly ttlMs: number;
+  readonly sharesConnectionWithStore: boolean;
 
   constructor(
     clients: Redis[],
     private readonly keys: RedisKeys,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
-    private readonly ttlMs = 5_000,
-    readonly sharesConnectionWithStore = false,
+    options: { ttlMs?: number; sharesConnectionWithStore?: boolean } = {},
   ) {
+    this.ttlMs = options.ttlMs ?? 5_000;
+    this.sharesConnectionWithStore = options.sharesConnectionWithStore ?? false;
     this.redlock = new Redlock(clients, { retryCount: 2, retryDelay: 20, retryJitter: 20, driftFactor: 0.01 });
     // Per-attempt client errors are reported through acquire's result; no unhandled 'error' events.
     this.redlock.on('error', () => undefined);

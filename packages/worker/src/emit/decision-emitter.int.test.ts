@@ -49,7 +49,7 @@ function setup(sharesConnection: boolean, lockClient = redis) {
     },
   } as unknown as JetStreamClient;
   const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
-  const lock = new CorrelationLock([lockClient], keys, metrics, log, 5_000, sharesConnection);
+  const lock = new CorrelationLock([lockClient], keys, metrics, log, { sharesConnectionWithStore: sharesConnection });
   // What happened when, on the client side: the claims are sent before the lock's answer, or after it.
   const events: string[] = [];
   const acquire = lock.acquire.bind(lock);

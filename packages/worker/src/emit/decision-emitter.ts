@@ -47,24 +47,14 @@ export class DecisionEmitter {
     if (jobs.length === 0) return;
     this.inFlight += jobs.length;
     const { lock } = this.deps;
-    let locking: Promise<Lock | undefined> = Promise.resolve(undefined);
+    const locking = lock !== undefined && this.deps.redisAvailable() ? lock.acquire(jobs.map((j) => j.corr.corrId)) : Promise.resolve(undefined);
     try {
-      let toPublish: DecisionJob[];
-      if (lock === undefined || !this.deps.redisAvailable()) {
-        toPublish = await this.claim(jobs);
-      } else if (lock.sharesConnectionWithStore) {
-        // One round trip for both: acquire() writes its request before claim() writes the claims, on
-        // the same connection, and Redis runs a connection's commands in order — so the lock, when
-        // had, is held when the claims run, without waiting a round trip for it first.
-        locking = lock.acquire(jobs.map((j) => j.corr.corrId));
-        const [, claimed] = await Promise.all([locking, this.claim(jobs)]);
-        toPublish = claimed;
-      } else {
-        // Other masters: no ordering between connections, so the lock comes first.
-        locking = lock.acquire(jobs.map((j) => j.corr.corrId));
-        await locking;
-        toPublish = await this.claim(jobs);
-      }
+      // On the state connection the lock and the claims share one round trip: acquire() has written
+      // its request before claim() writes the claims, and Redis runs a connection's commands in
+      // order, so the lock (when had) is held when the claims run. On other masters there is no
+      // order between connections, so the lock comes first.
+      if (lock?.sharesConnectionWithStore !== true) await locking;
+      const [, toPublish] = await Promise.all([locking, this.claim(jobs)]);
       await this.publishAll(toPublish);
     } finally {
       await lock?.release(await locking);
