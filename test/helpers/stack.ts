@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type Decision, type Env, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { createLogger, ensureJetStreamTopology, type Logger } from '@at-orchestrator/runtime';
+import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime';
 import { NatsServer, RedisServer, freePort } from '@at-orchestrator/testkit';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
 
@@ -53,17 +52,6 @@ export class Stack {
   }
 }
 
-/** A logger that keeps its lines, for tests that assert on logs. */
-export function memoryLogger(level = 'warn'): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
-      cb();
-    },
-  });
-  return { log: createLogger({ service: 'test', env: 'test', level, destination }), lines };
-}
 
 export async function startWorker(config: OrchestratorConfig, level = 'warn'): Promise<OrchestratorWorker> {
   const worker = new OrchestratorWorker({ config, log: memoryLogger(level).log, ownership: 'self' });

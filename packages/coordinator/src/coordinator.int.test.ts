@@ -3,7 +3,8 @@ import type { PartitionState } from '@at-orchestrator/contracts';
 import { NatsServer, RedisServer } from '@at-orchestrator/testkit';
 import type { Coordinator } from './coordinator.js';
 import type { FakeWorker } from './testing/fake-worker.js';
-import { ClusterHarness, TIMING, memoryLogger, ownerCounts } from './testing/harness.js';
+import { memoryLogger } from '@at-orchestrator/runtime';
+import { ClusterHarness, TIMING, ownerCounts } from './testing/harness.js';
 
 let nats: NatsServer;
 let redis: RedisServer;

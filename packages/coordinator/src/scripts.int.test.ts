@@ -6,7 +6,7 @@ import { CoordinatorKeys } from './coordinator-keys.js';
 import { LeaderLease } from './election/leader-lease.js';
 import { AssignmentStore } from './table/assignment-store.js';
 import { Membership } from './membership/membership.js';
-import { memoryLogger } from './testing/harness.js';
+import { memoryLogger } from '@at-orchestrator/runtime';
 
 let server: RedisServer;
 let redis: Redis;

@@ -1,5 +1,5 @@
 export { HealthServer, type HealthReport, type HealthSource } from './http.js';
-export { createLogger, type Logger, type LoggerOptions } from './logger.js';
+export { createLogger, memoryLogger, type Logger, type LoggerOptions } from './logger.js';
 export { Counter, Gauge, Histogram, Registry, createRegistry } from './metrics.js';
 export { NatsLink, type NatsConnection } from './nats.js';
 export { Redis, RedisLink } from './redis.js';

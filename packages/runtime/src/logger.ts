@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { redactUrl } from '@at-orchestrator/contracts';
 
@@ -38,4 +39,16 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination === undefined ? pino.destination({ sync: true }) : (options.destination as pino.DestinationStream),
   );
+}
+
+/** A logger that keeps its lines in memory, for tests that read what was logged. */
+export function memoryLogger(level = 'warn'): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+      cb();
+    },
+  });
+  return { log: createLogger({ service: 'test', env: 'test', level, destination }), lines };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryLogger } from '../testing/harness.js';
+import { memoryLogger } from '@at-orchestrator/runtime';
 import { ControlError, answerLeaderRequest, type LeaderControl } from './control-api.js';
 
 function control(overrides: Partial<LeaderControl> = {}): LeaderControl & { calls: string[] } {

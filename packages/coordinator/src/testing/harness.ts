@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { PartitionState, loadConfig, type Env, type LeaderReply, type LeaderRequest, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { createLogger, type Logger } from '@at-orchestrator/runtime';
+import { memoryLogger } from '@at-orchestrator/runtime';
 import { Coordinator } from '../coordinator.js';
 import { CoordinatorKeys } from '../coordinator-keys.js';
 import { requestLeader } from '../control/leader-client.js';
@@ -12,17 +11,6 @@ import { FakeWorker } from './fake-worker.js';
 /** Short timings, as the integration tests use them. */
 export const TIMING = { HEARTBEAT_INTERVAL_MS: 100, WORKER_LEASE_MS: 600, LEADER_LEASE_MS: 600, REVOKE_TIMEOUT_MS: 1000 } as const;
 
-/** A logger that keeps its lines (tests print them when something fails). */
-export function memoryLogger(level = 'warn'): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
-      cb();
-    },
-  });
-  return { log: createLogger({ service: 'test', env: 'test', level, destination }), lines };
-}
 
 /**
  * The coordinator's integration tests' fixture: connections to a test file's private servers, and
