@@ -11,7 +11,7 @@ import type { TimelinePoint } from './run.js';
 import { profileFor } from './scenarios.js';
 import { ensureSignalStream } from './signal-sink.js';
 import { LOADTEST_DIR } from './package-dir.js';
-import type { SystemUnderTest } from './targets/index.js';
+import { startTarget, type SystemUnderTest } from './targets/index.js';
 
 /** Scenarios that have a k6 script; the driver runs them with k6 when a binary is found. */
 export const K6_SCRIPTS: Partial<Record<ScenarioName, string>> = {
@@ -100,16 +100,7 @@ export async function runK6Scenario(
   const nc = await connect({ servers: infra.natsUrl, name: 'loadtest-k6-setup' });
   try {
     await ensureSignalStream(nc, o.stream);
-    await target.start({
-      natsUrl: infra.natsUrl,
-      redisUrl: infra.redisUrl,
-      stream: o.stream,
-      log,
-      onFailure: (m) => {
-        failures.push(m);
-        log(`TARGET FAILURE: ${m}`);
-      },
-    });
+    await startTarget(target, infra, o.stream, log, failures);
     const sampler = new ProcessSampler(() => [...infra.processes(), ...target.processes()]);
     const timeline: TimelinePoint[] = [];
     const t0 = performance.now();

@@ -9,7 +9,7 @@ import type { LoadOptions } from './options.js';
 import { ProcessSampler, type ProcessSample } from './probes.js';
 import { ArrivalClock, profileFor, type LoadProfile, type ScheduledAction } from './scenarios.js';
 import { coreSink, ensureSignalStream, jetStreamSink, subscribeDecisions, type SignalSink } from './signal-sink.js';
-import type { SystemUnderTest } from './targets/index.js';
+import { startTarget, type SystemUnderTest } from './targets/index.js';
 import type { LatencySummary } from './histogram.js';
 
 export interface TimelinePoint {
@@ -127,16 +127,7 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
     const streamState = await ensureSignalStream(pubNc, o.stream);
     log(`stream ${o.stream}: ${streamState}`);
 
-    await target.start({
-      natsUrl: infra.natsUrl,
-      redisUrl: infra.redisUrl,
-      stream: o.stream,
-      log,
-      onFailure: (message) => {
-        failures.push(message);
-        log(`TARGET FAILURE: ${message}`);
-      },
-    });
+    await startTarget(target, infra, o.stream, log, failures);
 
     const waker = new Waker();
     const ledger = new CorrelationLedger(runId, profile.phases, profile.kind === 'closed' ? () => waker.kick() : undefined);

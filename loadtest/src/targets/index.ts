@@ -7,6 +7,29 @@ export type { SystemUnderTest, TargetContext } from './target.js';
 export { BaselineTarget } from './baseline.js';
 export { WorkerTarget, DEFAULT_WORKER_CMD } from './worker.js';
 
+/**
+ * Starts the target on the run's servers. What it reports failing while the run goes on (an
+ * instance exiting, …) is logged and collected in `failures`, which the run's verdict reads.
+ */
+export function startTarget(
+  target: SystemUnderTest,
+  servers: { natsUrl: string; redisUrl: string },
+  stream: string,
+  log: (line: string) => void,
+  failures: string[],
+): Promise<void> {
+  return target.start({
+    natsUrl: servers.natsUrl,
+    redisUrl: servers.redisUrl,
+    stream,
+    log,
+    onFailure: (message) => {
+      failures.push(message);
+      log(`TARGET FAILURE: ${message}`);
+    },
+  });
+}
+
 /** Something already running against the given servers: the driver only publishes and measures. */
 class ExternalTarget implements SystemUnderTest {
   readonly name = 'none';
