@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { seededRandom } from '@at-orchestrator/sim';
 import {
   planAssignment,
   diffAssignment,
@@ -18,16 +19,9 @@ const WORKER_COUNTS = Array.from({ length: 32 }, (_, i) => i + 1);
 const ids = (n: number, prefix = 'worker-'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
 const equalWorkers = (n: number): WorkerCapacity[] => ids(n).map((id) => ({ id }));
 
-/** Small seeded PRNG (mulberry32) so that "another replica's input order" is reproducible. */
+/** A seeded shuffle, so that "another replica's input order" is reproducible. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const result = [...items];
   for (let i = result.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type EnrichedSignal, type Env } from '@at-orchestrator/contracts';
 import { Registry, createLogger } from '@at-orchestrator/runtime';
+import { seededRandom as random } from '@at-orchestrator/sim';
 import { EngineMetrics, InlineDecider } from '../decider.js';
 import type { EngineInput, EngineResult } from '../engine.js';
 import { RuleSet, WorkflowEngine, generateRules } from '../workflow/index.js';
@@ -33,18 +34,6 @@ const quiet = createLogger({ service: 'test', env: 'test', level: 'silent' });
 
 function config(env: Env) {
   return loadConfig({ NATS_URL: 'nats://127.0.0.1:1', REDIS_URL: 'redis://127.0.0.1:1', ...env });
-}
-
-/** A small deterministic PRNG (mulberry32), so that inputs are the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const INSTRUMENTS = ['CRYPTO:BTC-USD', 'CRYPTO:ETH-USD', 'EQ:AAPL', 'EQ:S12', 'EQ:S23.X', 'FX:EUR/USD', undefined] as const;
