@@ -118,6 +118,10 @@ export class OrchestratorWorker {
 
   /** partition → epoch at which this worker owns it. */
   private readonly owned = new Map<number, number>();
+  /** partition → epoch of partitions being revoked: what was in flight still decides under it. */
+  private readonly releasing = new Map<number, number>();
+  /** Partitions to load from Redis again after a claim under an older epoch of ours was refused. */
+  private readonly toResume = new Set<number>();
   private epochsClaimed = false;
   private readonly ownership: 'coordinated' | 'self';
   private readonly view = new AssignmentView();
@@ -217,8 +221,7 @@ export class OrchestratorWorker {
       log,
       workerId: config.workerId,
       onClosed: (job, outcome) => {
-        // A fenced correlation belongs to the partition's new owner, which resumes it from Redis.
-        if (outcome === 'fenced') this.decided.delete(job.corr.corrId);
+        if (outcome === 'fenced') this.onFencedDecision(job);
         this.wakeCapacity();
       },
     });
@@ -500,7 +503,7 @@ export class OrchestratorWorker {
             // The partition has a newer owner (we were paused past our lease): give the signal back.
             metrics.fencedWrites.inc();
             if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
-            this.losePartition(p.corr.partition, 'fenced store');
+            this.losePartition(p.corr.partition, items[i]!.epoch, 'fenced store');
             p.source.nak(RETRY_DELAY_MS);
           } else {
             // Decided before (by this worker before a restart, or by a previous owner).
@@ -603,12 +606,12 @@ export class OrchestratorWorker {
     this.wakeCapacity();
   }
 
-  private async decideAndEmit(batch: Array<{ corr: OpenCorrelation; atDeadline: boolean }>, epochs?: Map<number, number>): Promise<void> {
+  private async decideAndEmit(batch: Array<{ corr: OpenCorrelation; atDeadline: boolean }>): Promise<void> {
     const results = await this.decider.decide(batch.map(({ corr, atDeadline }) => engineInput(corr, atDeadline)));
     const now = Date.now();
-    const jobs: DecisionJob[] = batch.map(({ corr, atDeadline }, i) =>
-      shapeDecision(this.engine, corr, results[i]!, atDeadline, this.ctx, epochs?.get(corr.partition) ?? this.owned.get(corr.partition) ?? 0, now),
-    );
+    // No epoch at all (-1) is a partition we no longer own: the claim is fenced and its new owner decides.
+    const epochOf = (p: number): number => this.owned.get(p) ?? this.releasing.get(p) ?? -1;
+    const jobs: DecisionJob[] = batch.map(({ corr, atDeadline }, i) => shapeDecision(this.engine, corr, results[i]!, atDeadline, this.ctx, epochOf(corr.partition), now));
     await this.emitter!.emit(jobs);
   }
 
@@ -688,27 +691,55 @@ export class OrchestratorWorker {
     this.drainReady();
   }
 
-  /** Writes signals held only in memory to Redis, then acks their source messages. */
+  /** Writes signals held only in memory to Redis, then settles their source messages. */
   private async syncUnsynced(): Promise<void> {
+    const written = await this.writeUnsynced([...this.fanIn.values()], (p) => this.owned.get(p));
+    if (written.signals > 0) this.log.info(written, 'signals held in memory written to redis');
+  }
+
+  /**
+   * Writes what open correlations hold only in memory under the epoch `epochOf` gives their
+   * partition (none: not written), and settles each correlation's held sources by what Redis
+   * answered: acked once stored (or decided before), given back when fenced, since then the signal
+   * belongs to the partition's new owner and must reach it by redelivery.
+   */
+  private async writeUnsynced(corrs: OpenCorrelation[], epochOf: (partition: number) => number | undefined): Promise<{ signals: number; correlations: number }> {
     const items: SignalToStore[] = [];
-    const owners: OpenCorrelation[] = [];
-    for (const corr of this.fanIn.values()) {
-      if (corr.unsynced.size === 0) continue;
+    const owners: Array<{ corr: OpenCorrelation; from: number; to: number; epoch: number }> = [];
+    for (const corr of corrs) {
+      const epoch = epochOf(corr.partition);
+      if (corr.unsynced.size === 0 || epoch === undefined) continue;
+      const from = items.length;
       for (const [agent, payload] of corr.unsynced) {
-        items.push({ corrId: corr.corrId, agent, partition: corr.partition, payload, deadlineMs: corr.deadlineMs, epoch: this.owned.get(corr.partition) ?? -1 });
+        items.push({ corrId: corr.corrId, agent, partition: corr.partition, payload, deadlineMs: corr.deadlineMs, epoch });
       }
-      owners.push(corr);
+      owners.push({ corr, from, to: items.length, epoch });
     }
-    if (items.length === 0) return;
+    if (items.length === 0) return { signals: 0, correlations: 0 };
     this.metrics.stateOperations.inc({ operation: 'store' }, items.length);
-    await this.store!.storeSignals(items);
-    for (const corr of owners) {
+    const verdicts = await this.store!.storeSignals(items);
+    for (const { corr, from, to, epoch } of owners) {
+      const mine = verdicts.slice(from, to);
+      const done = mine.find((v) => v.kind === 'done');
+      if (mine.some((v) => v.kind === 'fenced')) {
+        this.metrics.fencedWrites.inc();
+        for (const m of corr.held) m.nak(RETRY_DELAY_MS);
+        corr.held.length = 0;
+        if (this.fanIn.get(corr.corrId) === corr) this.fanIn.remove(corr.corrId);
+        this.losePartition(corr.partition, epoch, 'fenced store');
+        continue;
+      }
       corr.unsynced.clear();
       for (const m of corr.held) m.ack();
       corr.held.length = 0;
+      if (done !== undefined && this.fanIn.get(corr.corrId) === corr) {
+        // Decided before (by a previous owner): what we held is late.
+        this.fanIn.remove(corr.corrId);
+        if (!this.decided.has(corr.corrId)) this.decided.add(corr.corrId, done.agents);
+      }
     }
     this.updateHeldGauge();
-    this.log.info({ signals: items.length, correlations: owners.length }, 'signals held in memory written to redis');
+    return { signals: items.length, correlations: owners.length };
   }
 
   private updateHeldGauge(): void {
@@ -756,7 +787,8 @@ export class OrchestratorWorker {
 
   /** The leader gives us partitions at new epochs: resume their open correlations from Redis. */
   private async assign(partitions: Array<{ partition: number; epoch: number }>): Promise<number[]> {
-    const fresh = partitions.filter((p) => this.owned.get(p.partition) !== p.epoch);
+    // Only newer: the table and the leader's assign both bring partitions, in either order.
+    const fresh = partitions.filter((p) => (this.owned.get(p.partition) ?? -1) < p.epoch);
     for (const p of fresh) this.owned.set(p.partition, p.epoch);
     this.metrics.partitionsOwned.set(this.owned.size);
     if (fresh.length > 0) {
@@ -777,47 +809,44 @@ export class OrchestratorWorker {
     if (set.size === 0) return partitions;
     const started = Date.now();
     const epochs = new Map([...set].map((p) => [p, this.owned.get(p)!]));
-    for (const p of set) this.owned.delete(p);
-    this.metrics.partitionsOwned.set(this.owned.size);
-    // Work already accepted for these partitions finishes under our epoch.
-    await Promise.allSettled([...this.intakes]);
-    const mine = this.readyQueue.filter((r) => set.has(r.corr.partition));
-    if (mine.length > 0) {
-      for (let i = this.readyQueue.length - 1; i >= 0; i--) if (set.has(this.readyQueue[i]!.corr.partition)) this.readyQueue.splice(i, 1);
-      for (const r of mine) this.decided.add(r.corr.corrId, Object.keys(r.corr.signals));
-      const emit = this.decideAndEmit(mine, epochs);
-      this.emits.add(emit);
-      void emit.finally(() => this.emits.delete(emit));
+    for (const p of set) {
+      this.releasing.set(p, this.owned.get(p)!);
+      this.owned.delete(p);
     }
-    await Promise.allSettled([...this.emits]);
-    await this.flushPartitions(set, epochs);
+    this.metrics.partitionsOwned.set(this.owned.size);
+    try {
+      // Work already accepted for these partitions finishes under our epoch.
+      await Promise.allSettled([...this.intakes]);
+      const mine = this.readyQueue.filter((r) => set.has(r.corr.partition));
+      if (mine.length > 0) {
+        for (let i = this.readyQueue.length - 1; i >= 0; i--) if (set.has(this.readyQueue[i]!.corr.partition)) this.readyQueue.splice(i, 1);
+        for (const r of mine) this.decided.add(r.corr.corrId, Object.keys(r.corr.signals));
+        const emit = this.decideAndEmit(mine);
+        this.emits.add(emit);
+        void emit.finally(() => this.emits.delete(emit));
+      }
+      await Promise.allSettled([...this.emits]);
+      await this.flushPartitions(set, epochs);
+    } finally {
+      for (const p of set) if (this.releasing.get(p) === epochs.get(p)) this.releasing.delete(p);
+    }
     this.log.info({ partitions: [...set], took_ms: Date.now() - started }, 'partitions released');
     return partitions;
   }
 
-  /** Drops open correlations of partitions from memory; what is only in memory is written or given back. */
+  /**
+   * Drops open correlations of partitions from memory; what is only in memory is written under
+   * `epochs` (a partition without one is not written) or given back to JetStream. They leave the
+   * fan-in at once, before any await: should a partition come back to us meanwhile, its assign
+   * resumes it from Redis into fresh correlations, which this flush must not remove.
+   */
   private async flushPartitions(partitions: Set<number>, epochs: Map<number, number>): Promise<void> {
     const leaving = [...this.fanIn.values()].filter((c) => partitions.has(c.partition));
-    const unsynced = leaving.filter((c) => c.unsynced.size > 0);
-    if (unsynced.length > 0 && this.redis?.available === true) {
+    for (const c of leaving) this.fanIn.remove(c.corrId);
+    this.metrics.activeCorrelations.set(this.fanIn.size);
+    if (this.redis?.available === true) {
       try {
-        await this.store!.storeSignals(
-          unsynced.flatMap((c) =>
-            [...c.unsynced].map(([agent, payload]) => ({
-              corrId: c.corrId,
-              agent,
-              partition: c.partition,
-              payload,
-              deadlineMs: c.deadlineMs,
-              epoch: epochs.get(c.partition) ?? -1,
-            })),
-          ),
-        );
-        for (const c of unsynced) {
-          c.unsynced.clear();
-          for (const h of c.held) h.ack();
-          c.held.length = 0;
-        }
+        await this.writeUnsynced(leaving, (p) => epochs.get(p));
       } catch (err) {
         this.log.warn({ err }, 'could not write held signals before release; returning them to JetStream');
       }
@@ -825,18 +854,41 @@ export class OrchestratorWorker {
     for (const c of leaving) {
       for (const h of c.held) h.nak();
       c.held.length = 0;
-      this.fanIn.remove(c.corrId);
     }
-    this.metrics.activeCorrelations.set(this.fanIn.size);
     this.updateHeldGauge();
   }
 
-  /** We learned (from a fenced write or a newer table) that a partition has a newer owner. */
-  private losePartition(partition: number, why: string): void {
-    if (!this.owned.has(partition) || this.ownership === 'self') return;
+  /**
+   * A claim under `job.epoch` was refused. Usually the partition has a newer owner, which resumes the
+   * correlation from Redis. But the leader may have given the partition back to us at a newer epoch
+   * while the claim was on its way (it waits for a lock on another Redis), and our assign resumed the
+   * partition without this correlation, then still ours in flight: so we load the partition's open
+   * correlations again, from Redis, where an owner in between may have added signals.
+   */
+  private onFencedDecision(job: DecisionJob): void {
+    this.decided.delete(job.corr.corrId);
+    const current = this.owned.get(job.corr.partition);
+    if (current === undefined || current <= job.epoch) return;
+    if (this.toResume.size === 0) {
+      queueMicrotask(() => {
+        const partitions = [...this.toResume];
+        this.toResume.clear();
+        this.resume(partitions).catch((err: unknown) => this.log.warn({ err, partitions }, 'could not resume a partition after a fenced claim'));
+      });
+    }
+    this.toResume.add(job.corr.partition);
+  }
+
+  /**
+   * A write under `epoch` was fenced: the partition has a newer owner. Only the epoch the write was
+   * made under is given up; a fenced answer that arrives after the leader gave the partition back to
+   * us at a newer epoch says nothing about that newer ownership.
+   */
+  private losePartition(partition: number, epoch: number, why: string): void {
+    if (this.owned.get(partition) !== epoch || this.ownership === 'self') return;
     this.owned.delete(partition);
     this.metrics.partitionsOwned.set(this.owned.size);
-    this.log.warn({ partition, why }, 'partition lost to a newer owner');
+    this.log.warn({ partition, epoch, why }, 'partition lost to a newer owner');
     void this.flushPartitions(new Set([partition]), new Map());
   }
 
