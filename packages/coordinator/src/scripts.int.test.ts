@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PartitionState } from '@at-orchestrator/contracts';
 import { RedisServer } from '@at-orchestrator/testkit';
 import { CoordinatorKeys } from './coordinator-keys.js';
@@ -30,15 +30,37 @@ describe('leader lease scripts', () => {
   it('acquireLeaderLease: takes a free lease at a new epoch, never one another coordinator holds', async () => {
     const a = new LeaderLease(redis, keys, 'a', 5_000);
     const b = new LeaderLease(redis, keys, 'b', 5_000);
-    expect(await a.tryAcquire()).toEqual({ acquired: true, epoch: 1 });
+    const before = Date.now();
+    const first = await a.tryAcquire();
+    // The first term starts at Redis's clock in milliseconds (same machine as this test here).
+    expect(first).toEqual({ acquired: true, epoch: expect.any(Number) });
+    const e = (first as { epoch: number }).epoch;
+    expect(Number.isSafeInteger(e) && e > before - 1_000 && e < Date.now() + 1_000).toBe(true);
     expect(await redis.get(keys.leader())).toBe('a');
     expect(await redis.pttl(keys.leader())).toBeGreaterThan(4_000);
     expect(await b.tryAcquire()).toEqual({ acquired: false, holder: 'a' });
-    expect(await redis.get(keys.leaderEpoch())).toBe('1');
+    expect(await redis.get(keys.leaderEpoch())).toBe(String(e));
     // The holder asking again starts a new term: it never silently continues an old one.
-    expect(await a.tryAcquire()).toEqual({ acquired: true, epoch: 2 });
+    expect(await a.tryAcquire()).toEqual({ acquired: true, epoch: e + 1 });
     await redis.del(keys.leader()); // expired
-    expect(await b.tryAcquire()).toEqual({ acquired: true, epoch: 3 });
+    expect(await b.tryAcquire()).toEqual({ acquired: true, epoch: e + 2 });
+  });
+
+  it('acquireLeaderLease: after Redis lost its keys, the next term is still newer than every earlier one', async () => {
+    const a = new LeaderLease(redis, keys, 'a', 5_000);
+    const b = new LeaderLease(redis, keys, 'b', 5_000);
+    const first = (await a.tryAcquire()) as { epoch: number };
+    for (let i = 0; i < 5; i++) await a.tryAcquire(); // five more terms in the same millisecond or so
+    await redis.del(keys.leader(), keys.leaderEpoch()); // what a Redis restarted without persistence forgets
+    // Redis's clock past the last term, as it is after any restart (which takes far more than 6 ms).
+    const redisMs = async (): Promise<number> => {
+      const [seconds, micros] = await redis.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    await vi.waitFor(async () => expect(await redisMs()).toBeGreaterThan(first.epoch + 5));
+    const next = await b.tryAcquire();
+    expect(next).toMatchObject({ acquired: true });
+    expect((next as { epoch: number }).epoch).toBeGreaterThan(first.epoch + 5);
   });
 
   it('renewLeaderLease: extends only our lease in our term', async () => {
@@ -66,7 +88,7 @@ describe('leader lease scripts', () => {
     expect(await a.release(first.epoch)).toBe(true);
     expect(await redis.exists(keys.leader())).toBe(0);
     const second = await b.tryAcquire();
-    expect(second).toEqual({ acquired: true, epoch: 2 });
+    expect(second).toEqual({ acquired: true, epoch: first.epoch + 1 });
     expect(await a.release(first.epoch)).toBe(false);
     expect(await redis.get(keys.leader())).toBe('b');
   });
