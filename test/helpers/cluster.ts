@@ -93,12 +93,20 @@ export class ClusterHarness {
   }
 }
 
-/** Reads one counter (summed over labels) from a process's /metrics. */
-export async function scrapeCounter(proc: CliProcess, name: string): Promise<number> {
+function httpPort(proc: CliProcess): number {
   const line = proc.output.find((l) => l.includes('"http_port"'));
   if (line === undefined) throw new Error('process did not log its http_port');
-  const port = (JSON.parse(line) as { http_port: number }).http_port;
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return (JSON.parse(line) as { http_port: number }).http_port;
+}
+
+/** A process's /health status (healthy, degraded, unhealthy). */
+export async function healthStatus(proc: CliProcess): Promise<string> {
+  return ((await (await fetch(`http://127.0.0.1:${httpPort(proc)}/health`)).json()) as { status: string }).status;
+}
+
+/** Reads one counter (summed over labels) from a process's /metrics. */
+export async function scrapeCounter(proc: CliProcess, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort(proc)}/metrics`)).text();
   let sum = 0;
   for (const l of text.split('\n')) {
     if (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));

@@ -787,8 +787,8 @@ export class OrchestratorWorker {
 
   /** The leader gives us partitions at new epochs: resume their open correlations from Redis. */
   private async assign(partitions: Array<{ partition: number; epoch: number }>): Promise<number[]> {
-    // Only newer: the table and the leader's assign both bring partitions, in either order.
-    const fresh = partitions.filter((p) => (this.owned.get(p.partition) ?? -1) < p.epoch);
+    // Any other epoch, lower too: after Redis lost its data a new leader's partition epochs start again.
+    const fresh = partitions.filter((p) => this.owned.get(p.partition) !== p.epoch);
     for (const p of fresh) this.owned.set(p.partition, p.epoch);
     this.metrics.partitionsOwned.set(this.owned.size);
     if (fresh.length > 0) {
