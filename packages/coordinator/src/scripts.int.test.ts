@@ -26,6 +26,12 @@ beforeEach(() => {
   keys = new CoordinatorKeys(`s${n}`);
 });
 
+/** Redis's clock in milliseconds: what the epoch scripts start from. */
+async function redisMs(): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
 describe('leader lease scripts', () => {
   it('acquireLeaderLease: takes a free lease at a new epoch, never one another coordinator holds', async () => {
     const a = new LeaderLease(redis, keys, 'a', 5_000);
@@ -41,9 +47,18 @@ describe('leader lease scripts', () => {
     expect(await b.tryAcquire()).toEqual({ acquired: false, holder: 'a' });
     expect(await redis.get(keys.leaderEpoch())).toBe(String(e));
     // The holder asking again starts a new term: it never silently continues an old one.
-    expect(await a.tryAcquire()).toEqual({ acquired: true, epoch: e + 1 });
+    const second = (await a.tryAcquire()) as { acquired: true; epoch: number };
+    expect(second).toEqual({ acquired: true, epoch: expect.any(Number) });
+    expect(second.epoch).toBeGreaterThan(e);
     await redis.del(keys.leader()); // expired
-    expect(await b.tryAcquire()).toEqual({ acquired: true, epoch: e + 2 });
+    const third = (await b.tryAcquire()) as { acquired: true; epoch: number };
+    expect(third.acquired).toBe(true);
+    expect(third.epoch).toBeGreaterThan(second.epoch);
+    // A counter ahead of the clock counts up one by one.
+    const ahead = Date.now() + 60_000;
+    await redis.set(keys.leaderEpoch(), String(ahead));
+    expect(await b.tryAcquire()).toEqual({ acquired: true, epoch: ahead + 1 });
+    expect(await redis.get(keys.leaderEpoch())).toBe(String(ahead + 1));
   });
 
   it('acquireLeaderLease: after Redis lost its keys, the next term is still newer than every earlier one', async () => {
@@ -53,10 +68,6 @@ describe('leader lease scripts', () => {
     for (let i = 0; i < 5; i++) await a.tryAcquire(); // five more terms in the same millisecond or so
     await redis.del(keys.leader(), keys.leaderEpoch()); // what a Redis restarted without persistence forgets
     // Redis's clock past the last term, as it is after any restart (which takes far more than 6 ms).
-    const redisMs = async (): Promise<number> => {
-      const [seconds, micros] = await redis.time();
-      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    };
     await vi.waitFor(async () => expect(await redisMs()).toBeGreaterThan(first.epoch + 5));
     const next = await b.tryAcquire();
     expect(next).toMatchObject({ acquired: true });
@@ -88,7 +99,8 @@ describe('leader lease scripts', () => {
     expect(await a.release(first.epoch)).toBe(true);
     expect(await redis.exists(keys.leader())).toBe(0);
     const second = await b.tryAcquire();
-    expect(second).toEqual({ acquired: true, epoch: first.epoch + 1 });
+    expect(second).toEqual({ acquired: true, epoch: expect.any(Number) });
+    expect((second as { epoch: number }).epoch).toBeGreaterThan(first.epoch);
     expect(await a.release(first.epoch)).toBe(false);
     expect(await redis.get(keys.leader())).toBe('b');
   });
@@ -110,33 +122,60 @@ describe('commitAssignment script', () => {
   it('writes states, takes a new partition epoch on bump, and bumps the table version once per commit', async () => {
     const epoch = await lead('a');
     const s = store('a', epoch);
-    await redis.set(keys.partitionEpoch(1), '7'); // epochs survive the table: INCR continues from them
+    // Epochs survive the table: a bump continues from them when they are ahead of the leader epoch.
+    const ahead = epoch + 7;
+    await redis.set(keys.partitionEpoch(1), String(ahead));
     expect(await s.load()).toEqual({ repaired: [0, 1, 2, 3], inconsistent: [] });
     expect(s.version).toBe(1);
-    expect(await stored(1)).toEqual({ partition: 1, owner: null, epoch: 7, phase: 'unowned' });
+    expect(await stored(1)).toEqual({ partition: 1, owner: null, epoch: ahead, phase: 'unowned' });
 
+    // A partition's first epoch in a term is the leader epoch (never one handed out before, even
+    // by a Redis that lost its data: the leader epoch follows the clock); after that, + 1.
     const states = await s.commit([
       { partition: 0, owner: 'w1', phase: 'owned', bump: true },
       { partition: 1, owner: 'w2', phase: 'owned', bump: true },
     ]);
-    expect(states.map((x) => x.epoch)).toEqual([1, 8]);
+    expect(states.map((x) => x.epoch)).toEqual([epoch, ahead + 1]);
     expect(s.version).toBe(2);
     expect(await redis.get(keys.assignmentVersion())).toBe('2');
-    expect(await redis.get(keys.partitionEpoch(1))).toBe('8');
-    expect(await stored(1)).toEqual({ partition: 1, owner: 'w2', epoch: 8, phase: 'owned' });
+    expect(await redis.get(keys.partitionEpoch(0))).toBe(String(epoch));
+    expect(await redis.get(keys.partitionEpoch(1))).toBe(String(ahead + 1));
+    expect(await stored(1)).toEqual({ partition: 1, owner: 'w2', epoch: ahead + 1, phase: 'owned' });
 
     await s.commit([{ partition: 1, owner: 'w2', phase: 'revoking', next: 'w3', bump: false }]);
-    expect(await stored(1)).toEqual({ partition: 1, owner: 'w2', epoch: 8, phase: 'revoking', next: 'w3' });
-    expect(await redis.get(keys.partitionEpoch(1))).toBe('8');
+    expect(await stored(1)).toEqual({ partition: 1, owner: 'w2', epoch: ahead + 1, phase: 'revoking', next: 'w3' });
+    expect(await redis.get(keys.partitionEpoch(1))).toBe(String(ahead + 1));
     await s.commit([{ partition: 1, owner: 'w3', phase: 'owned', bump: true }]);
-    expect(await stored(1)).toEqual({ partition: 1, owner: 'w3', epoch: 9, phase: 'owned' });
-    expect(s.version).toBe(4);
+    expect(await stored(1)).toEqual({ partition: 1, owner: 'w3', epoch: ahead + 2, phase: 'owned' });
+    await s.commit([{ partition: 0, owner: 'w2', phase: 'owned', bump: true }]);
+    expect(await stored(0)).toEqual({ partition: 0, owner: 'w2', epoch: epoch + 1, phase: 'owned' });
+    expect(s.version).toBe(5);
 
     // A new leader loads exactly that.
     const again = store('a', epoch);
     expect(await again.load()).toEqual({ repaired: [], inconsistent: [] });
     expect(again.table).toEqual(s.table);
-    expect(again.version).toBe(4);
+    expect(again.version).toBe(5);
+  });
+
+  it('after Redis lost its data, no partition epoch handed out before is handed out again', async () => {
+    // A worker paused across the loss still holds its old epoch: it must never match again.
+    const first = await lead('a');
+    const s = store('a', first);
+    await s.load();
+    const before: number[] = [];
+    for (const owner of ['w1', 'w2', 'w3', 'w1']) {
+      before.push(...(await s.commit([0, 1, 2, 3].map((partition) => ({ partition, owner, phase: 'owned' as const, bump: true })))).map((x) => x.epoch));
+    }
+    await redis.flushdb(); // a Redis restarted without persistence
+    // Its clock has passed the last epoch handed out, as after any restart (epochs count owner
+    // changes, each of which takes a worker's round trip, so they are far rarer than one per ms).
+    await vi.waitFor(async () => expect(await redisMs()).toBeGreaterThan(Math.max(...before)));
+    const second = await lead('b');
+    const t = store('b', second);
+    await t.load();
+    const after = (await t.commit([0, 1, 2, 3].map((partition) => ({ partition, owner: 'w2', phase: 'owned' as const, bump: true })))).map((x) => x.epoch);
+    for (const e of after) expect(e).toBeGreaterThan(Math.max(...before));
   });
 
   it('a deposed leader writes nothing and learns it (FENCED)', async () => {
@@ -145,7 +184,7 @@ describe('commitAssignment script', () => {
     await s.load();
     await redis.del(keys.leader()); // a's lease expired while it was paused
     const next = await lead('b');
-    expect(next).toBe(old + 1);
+    expect(next).toBeGreaterThan(old);
     const before = await redis.hgetall(keys.assignment());
     await expect(s.commit([{ partition: 0, owner: 'w1', phase: 'owned', bump: true }])).rejects.toMatchObject({ code: 'FENCED' });
     expect(await redis.hgetall(keys.assignment())).toEqual(before);
