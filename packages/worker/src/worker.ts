@@ -54,6 +54,12 @@ export interface WorkerOptions {
   ownership?: 'coordinated' | 'self';
   /** Called when the leader asks this worker to shut down (after a drain). */
   onShutdownRequested?: () => void;
+  /**
+   * Tests only: decision threads misbehave on the corr_ids of TEST_HOOKS (crash, throw, hang), so
+   * that the worker's handling of a failing pool can be tested end to end. Never set from the
+   * environment.
+   */
+  decisionThreadTestHooks?: boolean;
 }
 
 /** A valid signal on its way into fan-in, with the way to settle its source. */
@@ -162,6 +168,7 @@ export class OrchestratorWorker {
     this.decider = createDecider(this.config, this.engine, {
       log: this.log,
       registry: this.registry,
+      testHooks: options.decisionThreadTestHooks === true,
       // Twice failed in a thread: each correlation closes with a timeout outcome (published) and a
       // dead letter records its signals and the reason.
       onBatchFailed: (inputs, reason) => {

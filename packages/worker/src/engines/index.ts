@@ -57,6 +57,8 @@ export interface DeciderDeps {
    * dead-letters them with the reason. Must not throw.
    */
   readonly onBatchFailed?: (inputs: readonly EngineInput[], reason: string) => void;
+  /** Pool only, tests only: threads misbehave on TEST_HOOKS corr_ids. */
+  readonly testHooks?: boolean;
 }
 
 /**
@@ -69,7 +71,7 @@ export function createDecider(config: OrchestratorConfig, engine: DecisionEngine
   const metrics = EngineMetrics.for(deps.registry);
   const { poolThreads, batchSize, taskTimeoutMs } = config.engines;
   if (poolThreads === 0) return new InlineDecider(engine, { metrics, batchSize });
-  const options = { engine: threadEngineSpec(config, engine), threads: poolThreads, batchSize, taskTimeoutMs, log: deps.log, metrics };
+  const options = { engine: threadEngineSpec(config, engine), threads: poolThreads, batchSize, taskTimeoutMs, log: deps.log, metrics, testHooks: deps.testHooks === true };
   return new PoolDecider(deps.onBatchFailed === undefined ? options : { ...options, onBatchFailed: deps.onBatchFailed });
 }
 
