@@ -126,8 +126,10 @@ export class OrchestratorWorker {
   private readonly owned = new Map<number, number>();
   /** partition → epoch of partitions being revoked: what was in flight still decides under it. */
   private readonly releasing = new Map<number, number>();
-  /** Partitions to load from Redis again after a claim under an older epoch of ours was refused. */
-  private readonly toResume = new Set<number>();
+  /** corr_id → partition: to load from Redis again after a claim under an older epoch of ours was refused. */
+  private readonly toResume = new Map<string, number>();
+  /** partition → the revoke in progress for it: a revoke sent again waits for the same one. */
+  private readonly revoking = new Map<number, Promise<void>>();
   private epochsClaimed = false;
   private readonly ownership: 'coordinated' | 'self';
   private readonly view = new AssignmentView();
@@ -507,9 +509,12 @@ export class OrchestratorWorker {
             metrics.duplicateSignals.inc();
             p.source.ack();
           } else if (v.kind === 'fenced') {
-            // The partition has a newer owner (we were paused past our lease): give the signal back.
+            // The partition has a newer owner (we were paused past our lease): give the signal back,
+            // and what the correlation held from before (the flush below no longer sees it).
             metrics.fencedWrites.inc();
             if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
+            for (const h of p.corr.held) h.nak(RETRY_DELAY_MS);
+            p.corr.held.length = 0;
             this.losePartition(p.corr.partition, items[i]!.epoch, 'fenced store');
             p.source.nak(RETRY_DELAY_MS);
           } else {
@@ -664,15 +669,20 @@ export class OrchestratorWorker {
         if (restored > 0) this.log.warn({ restored }, 'redis had lost partition epochs; restored ours');
       }
       await this.syncUnsynced();
+      await this.resumeRefused();
       await this.emitter?.syncAfterRecovery();
     } catch (err) {
       this.log.warn({ err }, 'redis recovery incomplete; will retry when redis is next available');
     }
   }
 
-  /** Loads the open correlations of partitions from Redis, deadlines included. */
-  private async resume(partitions: number[]): Promise<void> {
-    const stored = await this.store!.loadOpen(partitions);
+  /**
+   * Loads the open correlations of partitions from Redis, deadlines included (only those `only`
+   * names, when given). A partition no longer ours by the time Redis answered is left alone.
+   */
+  private async resume(partitions: number[], only?: ReadonlySet<string>): Promise<void> {
+    const loaded = await this.store!.loadOpen(partitions);
+    const stored = loaded.filter((s) => this.owned.has(s.partition) && (only === undefined || only.has(s.corrId)));
     let resumed = 0;
     const encoder = new TextEncoder();
     for (const s of stored) {
@@ -812,8 +822,21 @@ export class OrchestratorWorker {
    * open correlations in Redis for the next owner, answer "released".
    */
   private async revoke(partitions: number[]): Promise<number[]> {
+    // Asked again (a new leader resends it): answer when the first one is done, not before.
+    await Promise.allSettled(partitions.flatMap((p) => this.revoking.get(p) ?? []));
     const set = new Set(partitions.filter((p) => this.owned.has(p)));
     if (set.size === 0) return partitions;
+    const done = this.release(set);
+    for (const p of set) this.revoking.set(p, done);
+    try {
+      await done;
+    } finally {
+      for (const p of set) if (this.revoking.get(p) === done) this.revoking.delete(p);
+    }
+    return partitions;
+  }
+
+  private async release(set: Set<number>): Promise<void> {
     const started = Date.now();
     const epochs = new Map([...set].map((p) => [p, this.owned.get(p)!]));
     for (const p of set) {
@@ -838,17 +861,17 @@ export class OrchestratorWorker {
       for (const p of set) if (this.releasing.get(p) === epochs.get(p)) this.releasing.delete(p);
     }
     this.log.info({ partitions: [...set], took_ms: Date.now() - started }, 'partitions released');
-    return partitions;
   }
 
   /**
    * Drops open correlations of partitions from memory; what is only in memory is written under
-   * `epochs` (a partition without one is not written) or given back to JetStream. They leave the
-   * fan-in at once, before any await: should a partition come back to us meanwhile, its assign
+   * `epochs` (a partition without one is not written) or given back to JetStream. A partition we
+   * own again (the leader gave it back while a revoke waited) is not ours to flush. The rest leave
+   * the fan-in at once, before any await: should a partition come back to us meanwhile, its assign
    * resumes it from Redis into fresh correlations, which this flush must not remove.
    */
   private async flushPartitions(partitions: Set<number>, epochs: Map<number, number>): Promise<void> {
-    const leaving = [...this.fanIn.values()].filter((c) => partitions.has(c.partition));
+    const leaving = [...this.fanIn.values()].filter((c) => partitions.has(c.partition) && !this.owned.has(c.partition));
     for (const c of leaving) this.fanIn.remove(c.corrId);
     this.metrics.activeCorrelations.set(this.fanIn.size);
     if (this.redis?.available === true) {
@@ -876,14 +899,25 @@ export class OrchestratorWorker {
     this.decided.delete(job.corr.corrId);
     const current = this.owned.get(job.corr.partition);
     if (current === undefined || current <= job.epoch) return;
-    if (this.toResume.size === 0) {
-      queueMicrotask(() => {
-        const partitions = [...this.toResume];
-        this.toResume.clear();
-        this.resume(partitions).catch((err: unknown) => this.log.warn({ err, partitions }, 'could not resume a partition after a fenced claim'));
-      });
+    if (this.toResume.size === 0) queueMicrotask(() => void this.resumeRefused());
+    this.toResume.set(job.corr.corrId, job.corr.partition);
+  }
+
+  /**
+   * Loads the correlations of refused claims again (see onFencedDecision): only those, since others
+   * of the partition may be queued for a decision right now. Kept for the next Redis recovery when
+   * Redis cannot answer.
+   */
+  private async resumeRefused(): Promise<void> {
+    if (this.toResume.size === 0) return;
+    const refused = new Map(this.toResume);
+    this.toResume.clear();
+    try {
+      await this.resume([...new Set(refused.values())], new Set(refused.keys()));
+    } catch (err) {
+      for (const [corrId, partition] of refused) this.toResume.set(corrId, partition);
+      this.log.warn({ err, correlations: refused.size }, 'could not load refused correlations again; will retry when redis is next available');
     }
-    this.toResume.add(job.corr.partition);
   }
 
   /**

@@ -91,8 +91,13 @@ export class DecisionEmitter {
     this.notifyIdle();
   }
 
-  private async claim(jobs: DecisionJob[]): Promise<DecisionJob[]> {
+  private async claim(all: DecisionJob[]): Promise<DecisionJob[]> {
     const { store, metrics, log } = this.deps;
+    // A job with no epoch (-1) belongs to a partition this worker no longer owns: refused here, so
+    // that it is not published from memory while Redis, which would refuse it, is away.
+    const jobs = all.filter((j) => j.epoch >= 0);
+    for (const job of all) if (job.epoch < 0) this.fence(job, undefined);
+    if (jobs.length === 0) return [];
     if (!this.deps.redisAvailable()) {
       metrics.stateFailures.inc({ operation: 'claim' }, jobs.length);
       return jobs;
@@ -126,15 +131,19 @@ export class DecisionEmitter {
           }
           break;
         case 'fenced':
-          metrics.fencedWrites.inc();
-          log.warn({ corr_id: job.corr.corrId, partition: job.corr.partition, epoch: job.epoch, current_epoch: v.currentEpoch }, 'decision fenced: partition has a newer owner');
-          for (const m of job.corr.held) m.nak();
-          job.corr.held.length = 0;
-          this.deps.onClosed(job, 'fenced');
+          this.fence(job, v.currentEpoch);
           break;
       }
     });
     return out;
+  }
+
+  private fence(job: DecisionJob, currentEpoch: number | undefined): void {
+    this.deps.metrics.fencedWrites.inc();
+    this.deps.log.warn({ corr_id: job.corr.corrId, partition: job.corr.partition, epoch: job.epoch, current_epoch: currentEpoch }, 'decision fenced: partition has a newer owner');
+    for (const m of job.corr.held) m.nak();
+    job.corr.held.length = 0;
+    this.deps.onClosed(job, 'fenced');
   }
 
   private async publishAll(jobs: DecisionJob[]): Promise<void> {
