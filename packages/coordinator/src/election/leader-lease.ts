@@ -6,7 +6,8 @@ export type AcquireResult = { acquired: true; epoch: number } | { acquired: fals
 
 /**
  * The coordinator leader lease in Redis: `<prefix>:leader` = coordinator id with a PX lease, and
- * `<prefix>:leader:epoch` incremented by every new leader (its fencing token). Every operation is one
+ * `<prefix>:leader:epoch` moved on by every new leader (its fencing token: last + 1, or Redis's clock
+ * in ms when that is larger, so that it never goes back even when Redis loses its data). Every operation is one
  * Lua script, so that "is it still mine?" and the change it guards cannot be split by another writer.
  */
 export class LeaderLease {

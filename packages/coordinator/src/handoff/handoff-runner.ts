@@ -33,9 +33,10 @@ interface RevokeBatch {
 /**
  * Carries out the moves a tick decided, following the handoff protocol (docs/cluster.md):
  *
- * - reassign: owner gone (or none): INCR the partition epoch, owner = new worker, `assign` it.
+ * - reassign: owner gone (or none): a new partition epoch (commit-assignment.lua), owner = new worker,
+ *   `assign` it.
  * - hand off: live A → B: phase `revoking` (next = B), broadcast, `revoke` to A (one request per old
- *   owner); on A's answer, or REVOKE_TIMEOUT_MS after the request (forced), INCR the epoch, owner = B,
+ *   owner); on A's answer, or REVOKE_TIMEOUT_MS after the request (forced), a new epoch, owner = B,
  *   broadcast, `assign` to B (one request per new owner).
  *
  * Every write goes through the fenced commit, so a term that ended writes nothing. Requests to workers

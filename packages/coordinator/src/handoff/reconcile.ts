@@ -33,7 +33,7 @@ export interface Reconciliation {
    * when no worker may own partitions), and repairs (`from` = `to`: the owner gets a new epoch).
    */
   readonly reassign: readonly PartitionMove[];
-  /** Live owner → another live worker, cooperatively (revoke → released → owned at epoch + 1). */
+  /** Live owner → another live worker, cooperatively (revoke → released → owned at a new epoch). */
   readonly handoffs: readonly PartitionMove[];
   /** Moves the plan wants that wait: frozen, or no other worker may take them. */
   readonly deferred: readonly PartitionMove[];

@@ -4,7 +4,7 @@ import type { Logger } from '@at-orchestrator/runtime';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
 import { defineScripts, type CoordinatorScripts } from '../scripts.js';
 
-/** One partition's new state. `bump` takes a new epoch (INCR): every change of owner does. */
+/** One partition's new state. `bump` takes a new epoch (last + 1, or the leader epoch if larger): every change of owner does. */
 export interface PartitionChange {
   readonly partition: number;
   readonly owner: string | null;
