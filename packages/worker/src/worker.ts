@@ -681,8 +681,8 @@ export class OrchestratorWorker {
    * names, when given). A partition no longer ours by the time Redis answered is left alone.
    */
   private async resume(partitions: number[], only?: ReadonlySet<string>): Promise<void> {
-    const loaded = await this.store!.loadOpen(partitions);
-    const stored = loaded.filter((s) => this.owned.has(s.partition) && (only === undefined || only.has(s.corrId)));
+    const loaded = await this.store!.loadOpen(partitions, only);
+    const stored = loaded.filter((s) => this.owned.has(s.partition));
     let resumed = 0;
     const encoder = new TextEncoder();
     for (const s of stored) {

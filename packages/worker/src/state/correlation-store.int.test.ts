@@ -134,5 +134,7 @@ describe('claim-decisions.lua and mark-published.lua', () => {
       ['c1', 1000, false],
       ['c2', 1000, true],
     ]);
+    // Only the named ones, when named (reloading one refused claim does not read the whole partition).
+    expect((await store.loadOpen([3], new Set(['c2']))).map((o) => o.corrId)).toEqual(['c2']);
   });
 });

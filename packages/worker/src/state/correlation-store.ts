@@ -161,8 +161,11 @@ export class CorrelationStore {
     return results.filter((r) => r === 'OK').length;
   }
 
-  /** Loads the open correlations of partitions, with their deadlines, for a new owner. */
-  async loadOpen(partitions: readonly number[], chunk = 500): Promise<StoredCorrelation[]> {
+  /**
+   * Loads the open correlations of partitions, with their deadlines, for a new owner; only those
+   * `only` names when given (their signals are read, no one else's).
+   */
+  async loadOpen(partitions: readonly number[], only?: ReadonlySet<string>, chunk = 500): Promise<StoredCorrelation[]> {
     const index = this.redis.pipeline();
     for (const p of partitions) index.zrange(this.keys.open(p), 0, -1, 'WITHSCORES');
     const lists = await execOrThrow(index);
@@ -170,6 +173,7 @@ export class CorrelationStore {
     lists.forEach((list, i) => {
       const flat = list as string[];
       for (let j = 0; j + 1 < flat.length; j += 2) {
+        if (only !== undefined && !only.has(flat[j]!)) continue;
         entries.push({ corrId: flat[j]!, partition: partitions[i]!, deadlineMs: Number(flat[j + 1]) });
       }
     });
