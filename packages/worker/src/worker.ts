@@ -509,18 +509,11 @@ export class OrchestratorWorker {
             metrics.duplicateSignals.inc();
             p.source.ack();
           } else if (v.kind === 'fenced') {
-            // The partition has a newer owner (we were paused past our lease): give the signal back,
-            // and what the correlation held from before (the flush below no longer sees it).
-            metrics.fencedWrites.inc();
-            if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
-            for (const h of p.corr.held) h.nak(RETRY_DELAY_MS);
-            p.corr.held.length = 0;
-            this.losePartition(p.corr.partition, items[i]!.epoch, 'fenced store');
+            // The partition has a newer owner (we were paused past our lease): give the signal back.
+            this.giveBackFenced(p.corr, items[i]!.epoch);
             p.source.nak(RETRY_DELAY_MS);
           } else {
-            // Decided before (by this worker before a restart, or by a previous owner).
-            if (this.fanIn.get(p.corr.corrId) === p.corr) this.fanIn.remove(p.corr.corrId);
-            if (!this.decided.has(p.corr.corrId)) this.decided.add(p.corr.corrId, v.agents);
+            this.decidedBefore(p.corr, v.agents);
             this.lateOrDuplicate(p.source, p.corr.corrId, p.agent, late, p.payload);
           }
         });
@@ -739,24 +732,35 @@ export class OrchestratorWorker {
       const mine = verdicts.slice(from, to);
       const done = mine.find((v) => v.kind === 'done');
       if (mine.some((v) => v.kind === 'fenced')) {
-        this.metrics.fencedWrites.inc();
-        for (const m of corr.held) m.nak(RETRY_DELAY_MS);
-        corr.held.length = 0;
-        if (this.fanIn.get(corr.corrId) === corr) this.fanIn.remove(corr.corrId);
-        this.losePartition(corr.partition, epoch, 'fenced store');
+        this.giveBackFenced(corr, epoch);
         continue;
       }
       corr.unsynced.clear();
       for (const m of corr.held) m.ack();
       corr.held.length = 0;
-      if (done !== undefined && this.fanIn.get(corr.corrId) === corr) {
-        // Decided before (by a previous owner): what we held is late.
-        this.fanIn.remove(corr.corrId);
-        if (!this.decided.has(corr.corrId)) this.decided.add(corr.corrId, done.agents);
-      }
+      // Decided before (while it is still ours to close): what we held is late.
+      if (done !== undefined && this.fanIn.get(corr.corrId) === corr) this.decidedBefore(corr, done.agents);
     }
     this.updateHeldGauge();
     return { signals: items.length, correlations: owners.length };
+  }
+
+  /**
+   * A store under `epoch` was refused: the partition has a newer owner. The correlation leaves the
+   * fan-in and what it held goes back to JetStream, which brings it to that owner.
+   */
+  private giveBackFenced(corr: OpenCorrelation, epoch: number): void {
+    this.metrics.fencedWrites.inc();
+    if (this.fanIn.get(corr.corrId) === corr) this.fanIn.remove(corr.corrId);
+    for (const h of corr.held) h.nak(RETRY_DELAY_MS);
+    corr.held.length = 0;
+    this.losePartition(corr.partition, epoch, 'fenced store');
+  }
+
+  /** Redis says the correlation was decided before (by us before a restart, or by a previous owner). */
+  private decidedBefore(corr: OpenCorrelation, agents: string[]): void {
+    if (this.fanIn.get(corr.corrId) === corr) this.fanIn.remove(corr.corrId);
+    if (!this.decided.has(corr.corrId)) this.decided.add(corr.corrId, agents);
   }
 
   private updateHeldGauge(): void {
@@ -839,8 +843,8 @@ export class OrchestratorWorker {
   private async release(set: Set<number>): Promise<void> {
     const started = Date.now();
     const epochs = new Map([...set].map((p) => [p, this.owned.get(p)!]));
-    for (const p of set) {
-      this.releasing.set(p, this.owned.get(p)!);
+    for (const [p, epoch] of epochs) {
+      this.releasing.set(p, epoch);
       this.owned.delete(p);
     }
     this.metrics.partitionsOwned.set(this.owned.size);
