@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signalSubject, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom, type SyntheticCorrelation } from '@at-orchestrator/sim';
 import type { OrchestratorWorker } from '@at-orchestrator/worker';
-import { DecisionLog, Stack, startWorker } from './helpers/stack.js';
+import { DecisionLog, Stack, startWorker, workerMetric } from './helpers/stack.js';
 import { seedDecision } from './helpers/seed-oracle.js';
 
 const enc = new TextEncoder();
@@ -25,14 +25,7 @@ async function publish(subject: string, body: string | Uint8Array): Promise<void
   await stack.js.publish(subject, typeof body === 'string' ? enc.encode(body) : body);
 }
 
-async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const json = await worker.registry.getMetricsAsJSON();
-  const m = json.find((x) => x.name === name);
-  if (m === undefined) return 0;
-  return (m.values as Array<{ value: number; labels: Record<string, string | number> }>)
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((a, v) => a + v.value, 0);
-}
+const metricValue = (name: string, labels: Record<string, string> = {}): Promise<number> => workerMetric(worker, name, labels);
 
 describe('one worker through real servers', () => {
   it('1,000 correlations as the seed agents send them → exactly 1,000 decisions, each as the seed rules say', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signalSubject, type Decision, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import type { OrchestratorWorker } from '@at-orchestrator/worker';
-import { Stack, startWorker } from './helpers/stack.js';
+import { Stack, startWorker, workerMetric } from './helpers/stack.js';
 
 // Fan-out through real servers: a workflow worker with the shipped rules (the seed's routing
 // example) publishes each decision on orchestrated.decision and on every channel its rule names,
@@ -95,10 +95,6 @@ async function publish(agent: string, body: string): Promise<void> {
   await stack.js.publish(signalSubject(agent), enc.encode(body));
 }
 
-async function metric(w: OrchestratorWorker, name: string): Promise<number> {
-  const m = (await w.registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return ((m?.values ?? []) as Array<{ value: number }>).reduce((a, v) => a + v.value, 0);
-}
 
 describe('workflow fan-out through real servers', () => {
   it('one correlation → exactly one message on orchestrated.decision and on each routed channel, none twice, across a worker restart', async () => {
@@ -135,11 +131,11 @@ describe('workflow fan-out through real servers', () => {
     await vi.waitFor(() => expect(log.count('orchestrated.audit', 'fan-sentinel')).toBe(1), { timeout: 20_000, interval: 50 });
     await vi.waitFor(() => expect(log.count('orchestrated.audit', 'fan-resumed')).toBe(1), { timeout: 20_000, interval: 50 });
     // The restarted worker saw every repeat and decided none of them again.
-    await vi.waitFor(async () => expect(await metric(worker!, 'orchestrator_late_signals_total') + (await metric(worker!, 'orchestrator_duplicate_signals_total'))).toBeGreaterThanOrEqual(7));
+    await vi.waitFor(async () => expect(await workerMetric(worker!, 'orchestrator_late_signals_total') + (await workerMetric(worker!, 'orchestrator_duplicate_signals_total'))).toBeGreaterThanOrEqual(7));
     await new Promise((resolve) => setTimeout(resolve, 500)); // room for a wrong extra message to show up
     // It published two decisions (the resumed correlation and the sentinel), not a repeat of the
     // others that JetStream's duplicate window would then have hidden.
-    expect(await metric(worker, 'orchestrator_decisions_made_total')).toBe(2);
+    expect(await workerMetric(worker, 'orchestrator_decisions_made_total')).toBe(2);
 
     expectAll();
     for (const c of CASES) {

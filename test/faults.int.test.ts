@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 import type { OrchestratorWorker } from '@at-orchestrator/worker';
-import { DecisionLog, Stack, startWorker } from './helpers/stack.js';
+import { DecisionLog, Stack, startWorker, workerMetric } from './helpers/stack.js';
 
 let stack: Stack;
 let worker: OrchestratorWorker;
@@ -16,12 +16,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = (await worker.registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return ((m?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>)
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((a, v) => a + v.value, 0);
-}
+const metricValue = (name: string, labels: Record<string, string> = {}): Promise<number> => workerMetric(worker, name, labels);
 
 async function publishMany(prefix: string, n: number, seed: number): Promise<void> {
   const agents = new SimulatedAgents(stack.nc);

@@ -7,7 +7,7 @@ import { memoryLogger } from '@at-orchestrator/runtime';
 import { RedisServer } from '@at-orchestrator/testkit';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
-import { DecisionLog, Stack } from './helpers/stack.js';
+import { DecisionLog, Stack, workerMetric } from './helpers/stack.js';
 
 // In-process workers in a cluster whose leader is this test: it sends the workers' commands and
 // writes the partition epochs itself, so that each step of a race can be put in a fixed order.
@@ -44,12 +44,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function metric(name: string, labels: Record<string, string> = {}, of: OrchestratorWorker = worker): Promise<number> {
-  const m = (await of.registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return ((m?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>)
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((a, v) => a + v.value, 0);
-}
+const metric = (name: string, labels: Record<string, string> = {}, of: OrchestratorWorker = worker): Promise<number> => workerMetric(of, name, labels);
 
 /** What the leader does: the epoch in Redis first, then the command. Resolves with the worker's reply. */
 async function assign(partitions: Array<{ partition: number; epoch: number }>, to = WORKER): Promise<WorkerCommandReply> {

@@ -3,7 +3,7 @@ import { memoryLogger } from '@at-orchestrator/runtime';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom, type SyntheticCorrelation } from '@at-orchestrator/sim';
 import { OrchestratorWorker, TEST_HOOKS } from '@at-orchestrator/worker';
 import { seedDecision } from './helpers/seed-oracle.js';
-import { DecisionLog, Stack } from './helpers/stack.js';
+import { DecisionLog, Stack, workerMetric } from './helpers/stack.js';
 
 // The decision engine in a Piscina pool (DECISION_POOL_THREADS=2) inside a real worker: the same
 // decisions as the seed rules, none lost, none doubled; and a thread that dies on a batch, twice,
@@ -46,9 +46,7 @@ it('a worker deciding in a 2-thread pool publishes the seed rules\' decision for
     expect(d!.decision).toEqual(want.decision);
     expect(d!.confidence).toBeCloseTo(want.confidence, 12);
   }
-  const batches = (await worker.registry.getMetricsAsJSON()).find((m) => m.name === 'orchestrator_engine_batches_total');
-  const pooled = (batches?.values ?? []).filter((v) => v.labels.mode === 'pool').reduce((a, v) => a + v.value, 0);
-  expect(pooled).toBeGreaterThan(0);
+  expect(await workerMetric(worker, 'orchestrator_engine_batches_total', { mode: 'pool' })).toBeGreaterThan(0);
   decisions.stop();
 });
 
@@ -90,10 +88,7 @@ it('a thread that dies on a batch twice: its correlation closes with a timeout o
   await after.waitFor(20, 30_000);
   for (const c of next) expect(after.byCorr.get(c.corrId)![0]!.decision).toEqual(seedDecision(c.truth.momentum!, c.truth.risk!).decision);
   expect(decisions.duplicates()).toEqual([]);
-  await vi.waitFor(async () => {
-    const m = (await worker.registry.getMetricsAsJSON()).find((x) => x.name === 'orchestrator_dlq_total');
-    expect((m?.values ?? []).filter((v) => v.labels.reason === 'engine_failed').reduce((a, v) => a + v.value, 0)).toBe(1);
-  });
+  await vi.waitFor(async () => expect(await workerMetric(worker, 'orchestrator_dlq_total', { reason: 'engine_failed' })).toBe(1));
   decisions.stop();
   after.stop();
 });

@@ -53,6 +53,14 @@ export class Stack {
 }
 
 
+/** A metric of an in-process worker, summed over the series whose labels match `labels`. */
+export async function workerMetric(worker: OrchestratorWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await worker.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return ((m?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>)
+    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+    .reduce((a, v) => a + v.value, 0);
+}
+
 export async function startWorker(config: OrchestratorConfig, level = 'warn'): Promise<OrchestratorWorker> {
   const worker = new OrchestratorWorker({ config, log: memoryLogger(level).log, ownership: 'self' });
   await worker.start();
