@@ -13,8 +13,9 @@ export interface LiveWorker {
 
 /**
  * Membership: the live workers are the ids in the worker index whose heartbeat key exists (each
- * written with a PX lease, so a dead worker's key expires and the id leaves the index). Unreadable heartbeats are skipped with a warning, once per
- * key and reason, since a stranger's bad key must not stop the cluster.
+ * written with a PX lease, so a dead worker's key expires and the id leaves the index). Unreadable
+ * heartbeats are skipped with a warning, once per key and reason, since a stranger's bad key must
+ * not stop the cluster.
  */
 export class Membership {
   private readonly warned = new Set<string>();
