@@ -3,7 +3,7 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClusterKeys, ClusterSubjects, WorkerCommand, type WorkerHeartbeat } from '@at-orchestrator/contracts';
-import { NatsServer, RedisServer, freePort } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
 import { CLI_MAIN, WorkerProcess } from './helpers/stack.js';
 
 /**

@@ -4,7 +4,7 @@ import { createServer, connect as connectTcp, type Server, type Socket } from 'n
 import { Redis } from 'ioredis';
 import { ClusterSubjects, RedisKeys, WorkerCommandReply, partitionOf, signalSubject, type WorkerCommand } from '@at-orchestrator/contracts';
 import { memoryLogger } from '@at-orchestrator/runtime';
-import { RedisServer } from '@at-orchestrator/testkit';
+import { RedisServer } from '@at-orchestrator/local-servers';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
 import { DecisionLog, Stack, workerMetric } from './helpers/stack.js';

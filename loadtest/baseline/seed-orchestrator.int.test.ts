@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NatsServer, RedisServer } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimpleOrchestrator } from './seed-orchestrator.js';

@@ -1,4 +1,4 @@
-import { NatsServer, RedisServer } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SimpleOrchestrator } from '../baseline/seed-orchestrator.js';
 

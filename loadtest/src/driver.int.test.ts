@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NatsServer, RedisServer } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDecision } from '../shared/seed-rules.js';
 import { main } from './cli.js';

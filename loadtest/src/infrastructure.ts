@@ -1,4 +1,4 @@
-import { NatsServer, RedisServer, serverVersion } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer, serverVersion } from '@at-orchestrator/local-servers';
 import { redactUrl } from '@at-orchestrator/contracts';
 import type { ProcessRef } from './probes.js';
 

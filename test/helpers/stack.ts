@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type Decision, type Env, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime';
-import { NatsServer, RedisServer, freePort } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
 
 export const CLI_MAIN = new URL('../../packages/cli/dist/main.js', import.meta.url).pathname;

@@ -1,7 +1,7 @@
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { NatsServer } from '@at-orchestrator/testkit';
+import { NatsServer } from '@at-orchestrator/local-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { seededRandom } from '../../shared/synthetic.js';

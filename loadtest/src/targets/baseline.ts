@@ -1,4 +1,4 @@
-import { freePort } from '@at-orchestrator/testkit';
+import { freePort } from '@at-orchestrator/local-servers';
 import { ChildService } from '../child-service.js';
 import { LOADTEST_DIR } from '../package-dir.js';
 import type { ProcessRef } from '../probes.js';

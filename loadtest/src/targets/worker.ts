@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '@at-orchestrator/testkit';
+import { freePort } from '@at-orchestrator/local-servers';
 import { ChildService } from '../child-service.js';
 import { REPO_DIR } from '../package-dir.js';
 import type { ProcessRef } from '../probes.js';

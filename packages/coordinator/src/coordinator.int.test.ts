@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PartitionState } from '@at-orchestrator/contracts';
-import { NatsServer, RedisServer } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import type { Coordinator } from './coordinator.js';
 import type { FakeWorker } from './testing/fake-worker.js';
 import { memoryLogger } from '@at-orchestrator/runtime';
@@ -339,7 +339,7 @@ describe('Coordinator (real nats-server and redis-server, fake workers)', () => 
   });
 
   it('start fails with CONNECTION_FAILED when NATS is unreachable, and close() still resolves', async () => {
-    const { freePort } = await import('@at-orchestrator/testkit');
+    const { freePort } = await import('@at-orchestrator/local-servers');
     const { Coordinator: CoordinatorClass } = await import('./coordinator.js');
     const { log } = memoryLogger();
     const c = new CoordinatorClass({ config: h.config({ NATS_URL: `nats://127.0.0.1:${await freePort()}`, COORDINATOR_ID: 'c-x' }), log, http: false });

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PartitionState } from '@at-orchestrator/contracts';
-import { RedisServer } from '@at-orchestrator/testkit';
+import { RedisServer } from '@at-orchestrator/local-servers';
 import { CoordinatorKeys } from './coordinator-keys.js';
 import { LeaderLease } from './election/leader-lease.js';
 import { AssignmentStore } from './table/assignment-store.js';

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NatsLink, createLogger } from '@at-orchestrator/runtime';
 import { DecisionSink, REALISTIC_MIX, SimulatedAgents } from '@at-orchestrator/sim';
-import { NatsServer, RedisServer, freePort } from '@at-orchestrator/testkit';
+import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
 import type { Command } from '../cli.js';
 
 const MAIN = new URL('../main.js', import.meta.url).pathname;

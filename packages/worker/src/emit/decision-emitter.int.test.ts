@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { RedisKeys, type Decision } from '@at-orchestrator/contracts';
 import { Registry, createLogger } from '@at-orchestrator/runtime';
-import { RedisServer } from '@at-orchestrator/testkit';
+import { RedisServer } from '@at-orchestrator/local-servers';
 import { CorrelationStore } from '../state/correlation-store.js';
 import { WorkerMetrics } from '../metrics.js';
 import { CorrelationLock } from './correlation-lock.js';

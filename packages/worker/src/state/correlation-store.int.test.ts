@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '@at-orchestrator/contracts';
-import { RedisServer } from '@at-orchestrator/testkit';
+import { RedisServer } from '@at-orchestrator/local-servers';
 import { CorrelationStore } from './correlation-store.js';
 
 let server: RedisServer;
