@@ -4,13 +4,7 @@ import { coordinatorCommand } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { simCommand } from './commands/sim.js';
 import { workerCommand } from './commands/worker.js';
-
-export interface Command {
-  name: string;
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
-}
+import type { Command } from './command.js';
 
 const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, demoCommand, simCommand, trainCommand];
 

@@ -1,1 +1,2 @@
-export { run, type Command } from './cli.js';
+export { run } from './cli.js';
+export type { Command } from './command.js';

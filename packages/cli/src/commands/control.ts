@@ -14,7 +14,7 @@ import {
   type WorkersData,
 } from '@at-orchestrator/coordinator';
 import { NatsLink, createLogger } from '@at-orchestrator/runtime';
-import type { Command } from '../cli.js';
+import type { Command } from '../command.js';
 
 /**
  * The operator commands: each one NATS request to the coordinator leader on orchestrator.ctl.leader,

@@ -1,5 +1,5 @@
 import { Coordinator } from '@at-orchestrator/coordinator';
-import type { Command } from '../cli.js';
+import type { Command } from '../command.js';
 import { runProcess } from '../process-command.js';
 
 export const coordinatorCommand: Command = {

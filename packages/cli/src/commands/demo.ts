@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { NatsLink, createLogger } from '@at-orchestrator/runtime';
 import { DecisionSink, REALISTIC_MIX, SimulatedAgents } from '@at-orchestrator/sim';
 import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
-import type { Command } from '../cli.js';
+import type { Command } from '../command.js';
 
 const MAIN = new URL('../main.js', import.meta.url).pathname;
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { NatsLink, createLogger } from '@at-orchestrator/runtime';
 import { DecisionSink, REALISTIC_MIX, SimulatedAgents } from '@at-orchestrator/sim';
-import type { Command } from '../cli.js';
+import type { Command } from '../command.js';
 
 export const simCommand: Command = {
   name: 'sim',

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@at-orchestrator/contracts';
 import { runTrainCommand } from '@at-orchestrator/worker';
-import type { Command } from '../cli.js';
+import type { Command } from '../command.js';
 
 /** What `train` hands to the worker package's runTrainCommand (a subset of its TrainCommandOptions). */
 export interface TrainInvocation {

@@ -1,7 +1,7 @@
 import { CONFIG_VARIABLES } from '@at-orchestrator/contracts';
 import { Coordinator } from '@at-orchestrator/coordinator';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
-import type { Command } from '../cli.js';
+import type { Command } from '../command.js';
 import { runProcess } from '../process-command.js';
 
 export const workerCommand: Command = {
