@@ -20,13 +20,14 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { createHistogram, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-// The build output, as a worker runs it: loadtest depends on no data-plane package (DESIGN.md), so
-// this benchmark imports the compiled engines by path, like scripts/ml/train-shipped-model.mjs.
+// The load driver is an outside client and imports no data-plane package; this benchmark is not the
+// driver: it measures the engines through the worker's internal face (dev dependencies of loadtest).
+// Run without --conditions=source it imports the build, as a worker runs it.
+import { loadConfig } from '@at-orchestrator/contracts';
+import { Registry, createLogger } from '@at-orchestrator/runtime';
 import { seededRandom as random } from '@at-orchestrator/sim';
-import { loadConfig } from '../../packages/contracts/dist/index.js';
-import { Registry, createLogger } from '../../packages/runtime/dist/index.js';
-import { InlineDecider, RuleSet, WorkflowEngine, createDecider, createEngine, generateRules } from '../../packages/worker/dist/engines/index.js';
-import type { BatchDecider, DecisionEngine, EngineInput } from '../../packages/worker/dist/engines/index.js';
+import { InlineDecider, RuleSet, WorkflowEngine, createDecider, createEngine, generateRules } from '@at-orchestrator/worker/internal';
+import type { BatchDecider, DecisionEngine, EngineInput } from '@at-orchestrator/worker/internal';
 
 const { values } = parseArgs({
   options: {

@@ -9,9 +9,9 @@
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-// Worker internals are not part of its package face: imported from the build by path, like
-// engines/bench-engines.ts.
-import { DecidedSet } from '../../packages/worker/dist/fanin/decided-set.js';
+// DecidedSet is not part of the worker's public face: it comes through the internal one (from the
+// build, unless run with --conditions=source).
+import { DecidedSet } from '@at-orchestrator/worker/internal';
 
 /** The first session's DecidedSet, kept here as the baseline. */
 class MapInInsertionOrder {

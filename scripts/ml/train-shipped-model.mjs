@@ -10,7 +10,8 @@
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const { runTrainCommand } = await import(`${root}packages/worker/dist/engines/ml/index.js`).catch((err) => {
+// The worker's internal face; plain node resolves it to the build (dist/internal.js).
+const { runTrainCommand } = await import('@at-orchestrator/worker/internal').catch((err) => {
   console.error(`cannot load the built worker package (run "pnpm build" first): ${err.message}`);
   process.exit(1);
 });

@@ -1,0 +1,18 @@
+/**
+ * The worker's second face, `@at-orchestrator/worker/internal`: pieces that are not part of the
+ * package's public face (index.ts) but that benchmarks, tools and tests of internals need. Nothing
+ * outside this package reaches into its files by path; what it needs from inside is named here.
+ */
+export {
+  InlineDecider,
+  RuleSet,
+  WorkflowEngine,
+  createDecider,
+  createEngine,
+  generateRules,
+  runTrainCommand,
+  type BatchDecider,
+  type DecisionEngine,
+  type EngineInput,
+} from './engines/index.js';
+export { DecidedSet } from './fanin/decided-set.js';
