@@ -2,9 +2,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import type { PartitionState } from '@at-orchestrator/contracts';
 import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import type { Coordinator } from './coordinator.js';
-import type { FakeWorker } from './testing/fake-worker.js';
+import type { FakeWorker } from '../test/fake-worker.js';
 import { memoryLogger } from '@at-orchestrator/runtime';
-import { ClusterHarness, TIMING, ownerCounts } from './testing/harness.js';
+import { ClusterHarness, TIMING, ownerCounts } from '../test/harness.js';
 
 let nats: NatsServer;
 let redis: RedisServer;

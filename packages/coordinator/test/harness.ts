@@ -3,9 +3,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { PartitionState, loadConfig, type Env, type LeaderReply, type LeaderRequest, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import { memoryLogger } from '@at-orchestrator/runtime';
-import { Coordinator } from '../coordinator.js';
-import { CoordinatorKeys } from '../coordinator-keys.js';
-import { requestLeader } from '../control/leader-client.js';
+import { Coordinator } from '../src/coordinator.js';
+import { CoordinatorKeys } from '../src/coordinator-keys.js';
+import { requestLeader } from '../src/control/leader-client.js';
 import { FakeWorker } from './fake-worker.js';
 
 /** Short timings, as the integration tests use them. */
