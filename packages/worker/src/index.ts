@@ -1,4 +1,4 @@
-export { OrchestratorWorker, type WorkerOptions } from './worker.js';
+export { OrchestratorWorker, type WorkerOptions, type WorkerState } from './worker.js';
 export { WorkerMetrics } from './metrics.js';
 export { createEngine, decideSimple, SimpleEngine, type DecisionEngine, type EngineInput, type EngineResult } from './engines/index.js';
 export { CorrelationStore, SCRIPTS, parseDoneMarker } from './state/correlation-store.js';

@@ -24,6 +24,9 @@ export interface SignalSource {
 /** How long a signal held only in a (remote) owner's memory waits before it is delivered again. */
 export const HELD_REDELIVERY_MS = 1_000;
 
+/** Delay before a signal we cannot place now (partition moving, unowned, or fenced) is redelivered. */
+export const RETRY_DELAY_MS = 250;
+
 export function jetStreamSource(msg: JsMsg): SignalSource {
   return {
     holdable: true,

@@ -1,0 +1,144 @@
+import type { Logger } from '@at-orchestrator/runtime';
+import { engineInput, shapeDecision, type DecisionContext, type DecisionJob } from '../emit/decision-builder.js';
+import type { BatchDecider } from '../engines/decider.js';
+import type { DecisionEngine } from '../engines/index.js';
+import type { Correlations } from '../fanin/correlations.js';
+import type { OpenCorrelation } from '../fanin/fan-in-buffer.js';
+import type { TokenBucket } from '../rate-limiter.js';
+
+/** The emit path as the queue sees it (DecisionEmitter). */
+export interface DecisionSink {
+  emit(jobs: DecisionJob[]): Promise<void>;
+  /** Decisions claimed or published right now, or waiting for a retry. */
+  readonly pending: number;
+}
+
+export interface DecisionQueueOptions {
+  correlations: Correlations;
+  engine: DecisionEngine;
+  decider: BatchDecider;
+  sink: DecisionSink;
+  ctx: DecisionContext;
+  bucket: TokenBucket;
+  /** Ready plus emitting decisions at which intake pauses (backpressure). */
+  maxPending: number;
+  /** The epoch a decision for a partition is claimed under; -1 when the partition is not ours. */
+  decisionEpoch: (partition: number) => number;
+  /** While false (draining), capacity never blocks: what was received must be able to finish. */
+  accepting: () => boolean;
+  log: Logger;
+}
+
+interface Ready {
+  corr: OpenCorrelation;
+  atDeadline: boolean;
+}
+
+/**
+ * Ready correlations on their way to a decision: those whose agents have reported and those whose
+ * deadline passed, decided in batches as fast as RATE_LIMIT_RPS allows and handed to the emit path.
+ * It is also the bound on decisions in flight: intake waits on `capacity()` while it is full.
+ */
+export class DecisionQueue {
+  private readonly ready: Ready[] = [];
+  private readonly emits = new Set<Promise<void>>();
+  private capacityWaiters: Array<() => void> = [];
+  private drainTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: DecisionQueueOptions) {}
+
+  /** Ready and emitting decisions. */
+  get pending(): number {
+    return this.ready.length + this.o.sink.pending;
+  }
+
+  /** Checks deadlines every `tickMs` from now on. */
+  start(tickMs: number): void {
+    this.tickTimer ??= setInterval(() => this.expireDeadlines(), tickMs);
+  }
+
+  enqueue(corr: OpenCorrelation, atDeadline: boolean): void {
+    this.ready.push({ corr, atDeadline });
+  }
+
+  /** Decides what is ready, as fast as the rate limit allows, and hands the batch to the emit path. */
+  drain(ignoreRateLimit = false): void {
+    if (this.ready.length === 0) return;
+    const n = ignoreRateLimit ? this.ready.length : this.o.bucket.take(this.ready.length);
+    if (n > 0) this.launch(this.ready.splice(0, n));
+    if (this.ready.length > 0 && this.drainTimer === undefined) {
+      this.drainTimer = setTimeout(() => {
+        this.drainTimer = undefined;
+        this.drain();
+      }, Math.max(1, this.o.bucket.msUntilNext()));
+    }
+    this.wake();
+  }
+
+  /** Decides the ready correlations of `partitions` now, whatever the rate limit (a revoke finishes its work). */
+  takePartitions(partitions: ReadonlySet<number>): void {
+    const mine = this.ready.filter((r) => partitions.has(r.corr.partition));
+    if (mine.length === 0) return;
+    let kept = 0;
+    for (const r of this.ready) if (!partitions.has(r.corr.partition)) this.ready[kept++] = r;
+    this.ready.length = kept;
+    this.launch(mine);
+  }
+
+  /** Resolves when every decision handed to the emit path so far has settled. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.emits]);
+  }
+
+  /** Backpressure: undefined when there is room, else a promise that resolves when there is. */
+  capacity(): Promise<void> | undefined {
+    if (this.pending < this.o.maxPending || !this.o.accepting()) return undefined;
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /** Lets waiting intake go on when there is room again, or when the worker stops accepting. */
+  wake(): void {
+    if (this.capacityWaiters.length === 0) return;
+    if (this.pending >= this.o.maxPending && this.o.accepting()) return;
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Stops the timers; what is queued stays for `drain(true)` or the next owner. */
+  close(): void {
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.tickTimer = undefined;
+    this.drainTimer = undefined;
+  }
+
+  private expireDeadlines(): void {
+    const { correlations } = this.o;
+    const expired = correlations.open.takeExpired(Date.now());
+    if (expired.length === 0) return;
+    for (const corr of expired) this.ready.push({ corr, atDeadline: true });
+    correlations.refreshActive();
+    this.drain();
+  }
+
+  private launch(batch: Ready[]): void {
+    for (const { corr } of batch) this.o.correlations.markDecided(corr);
+    const emit = this.decideAndEmit(batch).catch((err: unknown) => this.o.log.error({ err }, 'emit failed'));
+    this.emits.add(emit);
+    void emit.finally(() => {
+      this.emits.delete(emit);
+      this.o.correlations.refreshHeld();
+      this.wake();
+    });
+  }
+
+  private async decideAndEmit(batch: Ready[]): Promise<void> {
+    const { engine, ctx, decisionEpoch } = this.o;
+    const results = await this.o.decider.decide(batch.map(({ corr, atDeadline }) => engineInput(corr, atDeadline)));
+    const now = Date.now();
+    const jobs = batch.map(({ corr, atDeadline }, i) => shapeDecision(engine, corr, results[i]!, atDeadline, ctx, decisionEpoch(corr.partition), now));
+    await this.o.sink.emit(jobs);
+  }
+}

@@ -1,0 +1,176 @@
+import type { EnrichedSignal } from '@at-orchestrator/contracts';
+import type { Logger } from '@at-orchestrator/runtime';
+import type { Correlations } from '../fanin/correlations.js';
+import type { OpenCorrelation } from '../fanin/fan-in-buffer.js';
+import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
+import type { WorkerMetrics } from '../metrics.js';
+import type { CorrelationStore, SignalToStore } from '../state/correlation-store.js';
+import type { DecisionQueue } from './decision-queue.js';
+
+/** A valid signal of a partition this worker owns, with the way to settle its source. */
+export interface Inbound {
+  signal: EnrichedSignal;
+  payload: string;
+  partition: number;
+  source: SignalSource;
+}
+
+/** The ownership facts intake writes under (PartitionOwner). */
+export interface WriteEpochs {
+  /** The epoch this worker owns the partition at, if it does. */
+  ownedEpoch(partition: number): number | undefined;
+  /** False while self-owned partitions have no epochs yet (Redis not reached since start). */
+  readonly canWrite: boolean;
+}
+
+export interface IntakeOptions {
+  correlations: Correlations;
+  queue: DecisionQueue;
+  store: CorrelationStore;
+  redisAvailable: () => boolean;
+  epochs: WriteEpochs;
+  metrics: WorkerMetrics;
+  log: Logger;
+}
+
+interface Pending {
+  source: SignalSource;
+  corr: OpenCorrelation;
+  agent: string;
+  payload: string;
+}
+
+interface Late {
+  corrId: string;
+  agent: string;
+  payload: string;
+}
+
+/**
+ * Takes signals of our partitions into the fan-in: new, duplicate or late; stores the new ones in
+ * Redis in one round trip under the partition's epoch and settles their sources by Redis's answer
+ * (held in memory while Redis is down); hands correlations that became ready to the decision queue.
+ */
+export class Intake {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly o: IntakeOptions) {}
+
+  take(items: Inbound[]): Promise<void> {
+    const p = this.run(items);
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  /** Resolves when every intake started so far has finished. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async run(items: Inbound[]): Promise<void> {
+    const { correlations, metrics, queue } = this.o;
+    const { open, decided } = correlations;
+    const now = Date.now();
+    const pending: Pending[] = [];
+    const late: Late[] = [];
+    const touched = new Set<OpenCorrelation>();
+
+    for (const { signal, payload, partition, source } of items) {
+      const corrId = signal.corr_id;
+      const agent = signal.agent_name;
+      // Counted where the signal is taken in (its partition's owner), once per delivery taken.
+      metrics.signalsReceived.inc({ agent });
+      let corr = open.get(corrId);
+      if (corr === undefined) {
+        if (decided.has(corrId)) {
+          this.lateOrDuplicate(source, corrId, agent, late, payload);
+          continue;
+        }
+        corr = open.create(corrId, partition, now);
+      }
+      if (!open.add(corr, signal)) {
+        metrics.duplicateSignals.inc();
+        correlations.settleDuplicate(corr, agent, source);
+        continue;
+      }
+      pending.push({ source, corr, agent, payload });
+      touched.add(corr);
+    }
+
+    if (pending.length > 0) await this.persist(pending, late);
+    if (late.length > 0) this.recordLate(late);
+
+    for (const corr of touched) {
+      if (open.get(corr.corrId) === corr && open.isReady(corr)) {
+        open.remove(corr.corrId);
+        queue.enqueue(corr, false);
+      }
+    }
+    correlations.refreshActive();
+    queue.drain();
+  }
+
+  /** Writes new signals to Redis (one round trip) and settles them; holds them when Redis is down. */
+  private async persist(pending: Pending[], late: Late[]): Promise<void> {
+    const { correlations, metrics, epochs } = this.o;
+    if (this.o.redisAvailable() && epochs.canWrite) {
+      const items: SignalToStore[] = pending.map((p) => ({
+        corrId: p.corr.corrId,
+        agent: p.agent,
+        partition: p.corr.partition,
+        payload: p.payload,
+        deadlineMs: p.corr.deadlineMs,
+        epoch: epochs.ownedEpoch(p.corr.partition) ?? -1,
+      }));
+      metrics.stateOperations.inc({ operation: 'store' }, items.length);
+      try {
+        const verdicts = await this.o.store.storeSignals(items);
+        verdicts.forEach((v, i) => {
+          const p = pending[i]!;
+          if (v.kind === 'stored') {
+            p.source.ack();
+          } else if (v.kind === 'duplicate') {
+            metrics.duplicateSignals.inc();
+            p.source.ack();
+          } else if (v.kind === 'fenced') {
+            // The partition has a newer owner (we were paused past our lease): give the signal back.
+            correlations.giveBackFenced(p.corr, items[i]!.epoch);
+            p.source.nak(RETRY_DELAY_MS);
+          } else {
+            correlations.decidedBefore(p.corr, v.agents);
+            this.lateOrDuplicate(p.source, p.corr.corrId, p.agent, late, p.payload);
+          }
+        });
+        return;
+      } catch (err) {
+        metrics.stateFailures.inc({ operation: 'store' }, items.length);
+        this.o.log.warn({ err, count: items.length }, 'storing signals failed; holding them in memory');
+      }
+    } else {
+      metrics.stateFailures.inc({ operation: 'store' }, pending.length);
+    }
+    for (const p of pending) correlations.holdUnsynced(p.corr, p.agent, p.payload, p.source);
+    correlations.refreshHeld();
+  }
+
+  private lateOrDuplicate(source: SignalSource, corrId: string, agent: string, late: Late[], payload: string): void {
+    if (this.o.correlations.decided.noteAgent(corrId, agent)) {
+      this.o.metrics.duplicateSignals.inc();
+    } else {
+      this.o.metrics.lateSignals.inc();
+      late.push({ corrId, agent, payload });
+    }
+    source.ack();
+  }
+
+  private recordLate(late: Late[]): void {
+    if (!this.o.redisAvailable()) return;
+    const { metrics } = this.o;
+    metrics.stateOperations.inc({ operation: 'record_late' }, late.length);
+    this.o.store.recordLate(late).catch((err: unknown) => {
+      metrics.stateFailures.inc({ operation: 'record_late' }, late.length);
+      this.o.log.debug({ err }, 'recording late signals failed');
+    });
+  }
+}
