@@ -72,16 +72,20 @@ export class SimulatedAgents {
   }
 }
 
+/**
+ * Resolves after `ms`, or at once when the signal aborts. The abort listener goes when the timer
+ * fires: run() sleeps once per correlation on the same signal, and a listener left behind per
+ * sleep would pile up on it (Node warns from the eleventh).
+ */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted === true) return Promise.resolve();
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
