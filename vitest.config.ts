@@ -14,6 +14,7 @@ export default defineConfig({
         ssr: { resolve: { conditions: ['source'], externalConditions: ['source'] } },
         test: {
           name: 'unit',
+          setupFiles: ['test/setup/no-warnings.ts'],
           include: ['packages/**/src/**/*.test.ts', 'loadtest/**/*.test.ts', 'deploy/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**', '**/*.int.test.ts'],
         },
@@ -23,6 +24,7 @@ export default defineConfig({
         ssr: { resolve: { conditions: ['source'], externalConditions: ['source'] } },
         test: {
           name: 'integration',
+          setupFiles: ['test/setup/no-warnings.ts'],
           include: ['packages/**/src/**/*.int.test.ts', 'test/**/*.int.test.ts', 'loadtest/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           fileParallelism: false,

@@ -6,6 +6,7 @@ import { loadConfig, type Decision, type Env, type OrchestratorConfig } from '@a
 import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime';
 import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
+import { isWarningLine, recordWarning } from './process-warnings.js';
 
 export const CLI_MAIN = new URL('../../packages/cli/dist/main.js', import.meta.url).pathname;
 
@@ -160,14 +161,20 @@ export class CliProcess {
     children.add(child);
     child.once('exit', () => children.delete(child));
     for (const stream of [child.stdout, child.stderr]) {
+      const fromStderr = stream === child.stderr;
+      const onLine = (line: string) => {
+        // Recorded for test/setup/no-warnings.ts, which fails the running test on any of them.
+        if (fromStderr && isWarningLine(line)) recordWarning(`at-orchestrator ${child.spawnargs.slice(2).join(' ')} (pid ${child.pid})`, line);
+        this.onLine(line);
+      };
       let partial = '';
       stream?.on('data', (chunk: Buffer) => {
         const parts = (partial + chunk.toString()).split('\n');
         partial = parts.pop() ?? '';
-        for (const line of parts) this.onLine(line);
+        for (const line of parts) onLine(line);
       });
       stream?.on('end', () => {
-        if (partial !== '') this.onLine(partial);
+        if (partial !== '') onLine(partial);
         partial = '';
       });
     }
