@@ -13,7 +13,7 @@ import {
 import { CoordinatorKeys } from './coordinator-keys.js';
 import { LeaderLease } from './election/leader-lease.js';
 import { sleep } from './handoff/handoff-runner.js';
-import { LeaderTerm } from './leader-term.js';
+import { LeaderTerm } from './term/leader-term.js';
 import { CoordinatorMetrics } from './metrics.js';
 
 export interface CoordinatorOptions {

@@ -5,4 +5,4 @@ export { CoordinatorKeys } from './coordinator-keys.js';
 export { requestLeader, type LeaderAnswer } from './control/leader-client.js';
 export { ControlError, type ControlErrorCode } from './control/control-api.js';
 export type * from './control/control-data.js';
-export { BROADCAST_EVERY_MS } from './leader-term.js';
+export { BROADCAST_EVERY_MS } from './term/leader-term.js';
