@@ -164,9 +164,31 @@ describe('.dockerignore', () => {
       expect(existsSync(join(root, path)), `${path} exists`).toBe(true);
       expect(ignored(path), path).toBe(false);
     }
-    // Sources and the assets that scripts/copy-assets.mjs copies beside them.
-    for (const path of ['packages/worker/src/index.ts', 'packages/worker/src/engines/workflow/default-rules.yaml', 'packages/runtime/src/scripts/emit.lua']) {
+    // Sources, and the assets that scripts/copy-assets.mjs copies beside them: Lua scripts, the
+    // workflow rules, the ML model. Each must exist, so that a path that moved fails here.
+    const sources = [
+      'packages/worker/src/index.ts',
+      'packages/worker/src/engines/workflow/default-rules.yaml',
+      'packages/worker/src/engines/ml/model.json',
+      'packages/worker/src/state/scripts/claim-decisions.lua',
+      'packages/coordinator/src/index.ts',
+      'packages/coordinator/src/table/scripts/commit-assignment.lua',
+    ];
+    for (const path of sources) {
+      expect(existsSync(join(root, path)), `${path} exists`).toBe(true);
       expect(ignored(path), path).toBe(false);
     }
+  });
+
+  it('keeps every Lua script of every package', () => {
+    const lua = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+        const path = `${dir}/${entry.name}`;
+        if (entry.isDirectory()) return entry.name === 'node_modules' || entry.name === 'dist' ? [] : lua(path);
+        return entry.name.endsWith('.lua') ? [path] : [];
+      });
+    const scripts = lua('packages');
+    expect(scripts.length).toBeGreaterThan(0);
+    expect(scripts.filter(ignored)).toEqual([]);
   });
 });
