@@ -10,7 +10,6 @@ import type { TermCommands, TermView } from './term-view.js';
 export interface TermControlOptions {
   readonly term: TermView;
   readonly commands: TermCommands;
-  /** The only way an operator's request changes what the leader does (besides `commands`). */
   readonly settings: OperatorSettings;
   readonly lag: { read(): Promise<StatusData['lag']> };
   /** For naming the heartbeat key a missing worker lacks. */

@@ -223,6 +223,7 @@ export class LeaderTerm implements TermView, TermCommands {
     const [live, operator] = await Promise.all([this.membership.live(), this.settings.read()]);
     if (this.abort.signal.aborted) return undefined;
     this.liveWorkers = live;
+    // A drained worker that left is done with: should its id come back and be drained, it is told at once.
     for (const id of await this.settings.adopt(operator, live)) this.shutdownSentAt.delete(id);
     const liveIds = new Set(live.keys());
     this.runner.ownersGone(liveIds);
