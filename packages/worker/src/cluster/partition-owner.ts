@@ -105,7 +105,9 @@ export class PartitionOwner {
    * open correlations in Redis for the next owner, answer "released".
    */
   async revoke(partitions: number[]): Promise<number[]> {
-    await Promise.allSettled(partitions.flatMap((p) => this.releases.get(p) ?? []));
+    // Nothing to wait for: the release starts in this tick, so a repeat sent right after waits for it.
+    const earlier = partitions.flatMap((p) => this.releases.get(p) ?? []);
+    if (earlier.length > 0) await Promise.allSettled(earlier);
     const epochs = new Map<number, number>();
     for (const p of partitions) {
       const s = this.states.get(p);

@@ -42,15 +42,17 @@ interface Ready {
 export class DecisionQueue {
   private readonly ready: Ready[] = [];
   private readonly emits = new Set<Promise<void>>();
+  /** Taken from `ready`, with the engine, not yet handed to the emit path. */
+  private deciding = 0;
   private capacityWaiters: Array<() => void> = [];
   private drainTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: DecisionQueueOptions) {}
 
-  /** Ready and emitting decisions. */
+  /** Ready, being decided and emitting decisions. */
   get pending(): number {
-    return this.ready.length + this.o.sink.pending;
+    return this.ready.length + this.deciding + this.o.sink.pending;
   }
 
   /** Checks deadlines every `tickMs` from now on. */
@@ -136,9 +138,15 @@ export class DecisionQueue {
 
   private async decideAndEmit(batch: Ready[]): Promise<void> {
     const { engine, ctx, decisionEpoch } = this.o;
-    const results = await this.o.decider.decide(batch.map(({ corr, atDeadline }) => engineInput(corr, atDeadline)));
-    const now = Date.now();
-    const jobs = batch.map(({ corr, atDeadline }, i) => shapeDecision(engine, corr, results[i]!, atDeadline, ctx, decisionEpoch(corr.partition), now));
+    this.deciding += batch.length;
+    let jobs: DecisionJob[];
+    try {
+      const results = await this.o.decider.decide(batch.map(({ corr, atDeadline }) => engineInput(corr, atDeadline)));
+      const now = Date.now();
+      jobs = batch.map(({ corr, atDeadline }, i) => shapeDecision(engine, corr, results[i]!, atDeadline, ctx, decisionEpoch(corr.partition), now));
+    } finally {
+      this.deciding -= batch.length;
+    }
     await this.o.sink.emit(jobs);
   }
 }
