@@ -6,7 +6,7 @@ import { IngestLag } from '../control/ingest-lag.js';
 import { TermControl } from '../control/term-control.js';
 import type { TermCommands, TermView } from '../control/term-view.js';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
-import { HandoffRunner, sleep } from '../handoff/handoff-runner.js';
+import { HandoffRunner } from '../handoff/handoff-runner.js';
 import { reconcile, type ReconcileMode, type Reconciliation } from '../handoff/reconcile.js';
 import { Membership, type LiveWorker } from '../membership/membership.js';
 import type { CoordinatorMetrics } from '../metrics.js';
@@ -204,9 +204,17 @@ export class LeaderTerm implements TermView, TermCommands {
         if (message !== this.lastTickError) this.options.log.warn({ err }, 'coordinator tick failed; assignment frozen until the next one succeeds');
         this.lastTickError = message;
       }
+      // An early wake ends the wait itself: its timer and abort listener go with it, not at the interval.
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        void sleep(interval, this.abort.signal).then(resolve);
+        const done = (): void => {
+          clearTimeout(timer);
+          this.abort.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, interval);
+        this.abort.signal.addEventListener('abort', done, { once: true });
+        this.wake = done;
+        if (this.abort.signal.aborted) done();
       });
       this.wake = undefined;
     }
