@@ -3,10 +3,14 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-// The command files and the list in cli.ts once imported each other (through the Command type).
-// A circle like that makes load order matter, so this keeps the package's own imports a tree.
+// The CLI's command files and the list in cli.ts once imported each other (through the Command
+// type). A circle like that makes load order matter, so this keeps every package's own imports a
+// tree. (Packages import each other by name only, and pnpm's workspace graph has no cycle either.)
 
-const src = dirname(fileURLToPath(import.meta.url));
+const packagesDir = resolve(dirname(fileURLToPath(import.meta.url)), '../packages');
+const packageSources = readdirSync(packagesDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => join(packagesDir, d.name, 'src'));
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -23,7 +27,7 @@ function localImports(file: string): string[] {
   return specifiers.map((s) => resolve(dirname(file), s).replace(/\.js$/, '.ts'));
 }
 
-function cycles(files: string[]): string[][] {
+function cycles(src: string, files: string[]): string[][] {
   const graph = new Map(files.map((f) => [f, localImports(f)]));
   const found: string[][] = [];
   const done = new Set<string>();
@@ -41,7 +45,7 @@ function cycles(files: string[]): string[][] {
   return found;
 }
 
-describe('packages/cli imports', () => {
+describe.each(packageSources.map((src) => [relative(packagesDir, src), src]))('%s imports', (_name, src) => {
   const files = sources(src);
 
   it('resolves every relative import to a file of the package', () => {
@@ -51,7 +55,11 @@ describe('packages/cli imports', () => {
   });
 
   it('has no import cycle', () => {
-    expect(files.map((f) => relative(src, f))).toContain('cli.ts');
-    expect(cycles(files)).toEqual([]);
+    expect(files.map((f) => relative(src, f))).toContain('index.ts');
+    expect(cycles(src, files)).toEqual([]);
   });
+});
+
+it('covers every package, the CLI and the worker included', () => {
+  expect(packageSources.map((s) => relative(packagesDir, s))).toEqual(expect.arrayContaining(['cli/src', 'worker/src', 'coordinator/src']));
 });
