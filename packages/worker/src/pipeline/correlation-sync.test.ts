@@ -23,8 +23,8 @@ function signal(json: string): EnrichedSignal {
   return parsed.signal;
 }
 
-function source(): SignalSource & { ack: ReturnType<typeof vi.fn>; nak: ReturnType<typeof vi.fn> } {
-  return { holdable: true, ack: vi.fn(), nak: vi.fn(), hold: vi.fn() };
+function source() {
+  return { holdable: true, ack: vi.fn<() => void>(), nak: vi.fn<(delayMs?: number) => void>(), hold: vi.fn<() => void>() } satisfies SignalSource;
 }
 
 function setup(owned: Map<number, number>) {
@@ -157,7 +157,7 @@ describe('CorrelationSync', () => {
     ]);
     await sync.resume([1, 2, 3]);
     expect(open.get('waiting')).toMatchObject({ deadlineMs: 5_000, firstSeenMs: 4_000, agentCount: 1 });
-    expect(queue.enqueue.mock.calls.map(([c, atDeadline]: [OpenCorrelation, boolean]) => [c.corrId, atDeadline])).toEqual([
+    expect(queue.enqueue.mock.calls.map((call) => [(call[0] as OpenCorrelation).corrId, call[1]])).toEqual([
       ['ready', false],
       // Not ready, but a previous owner claimed it without publishing: decided again now.
       ['reclaim', true],
