@@ -58,4 +58,48 @@ describe('loadConfig', () => {
       expect(message).not.toContain('s3cret');
     }
   });
+
+  it('reads NATS and Redis credentials, TLS files, the cluster secrets and the ingest bounds', () => {
+    const c = loadConfig({
+      NATS_USER: 'orch',
+      NATS_PASSWORD: 'pw',
+      NATS_TLS_CA_FILE: '/etc/ca.pem',
+      NATS_TLS_CERT_FILE: '/etc/c.pem',
+      NATS_TLS_KEY_FILE: '/etc/k.pem',
+      NATS_TLS_REQUIRED: 'true',
+      REDIS_USERNAME: 'orch',
+      REDIS_PASSWORD: 'pw',
+      REDIS_TLS_CA_FILE: '/etc/rca.pem',
+      CLUSTER_SECRET: 'a'.repeat(32),
+      CLUSTER_SECRET_PREVIOUS: 'b'.repeat(32),
+      ALLOWED_AGENTS: 'momentum,risk',
+      MAX_OPEN_CORRELATIONS: '10000',
+    });
+    expect(c.nats.auth).toEqual({
+      user: 'orch',
+      password: 'pw',
+      token: undefined,
+      nkeySeedFile: undefined,
+      credsFile: undefined,
+      tls: { caFile: '/etc/ca.pem', certFile: '/etc/c.pem', keyFile: '/etc/k.pem', required: true },
+    });
+    expect(c.redis).toMatchObject({ username: 'orch', password: 'pw', tls: { caFile: '/etc/rca.pem', certFile: undefined, keyFile: undefined } });
+    expect(c.security.clusterSecrets).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+    expect(c.ingest).toMatchObject({ allowedAgents: ['momentum', 'risk'], maxOpenCorrelations: 10_000 });
+    expect(loadConfig({}).security).toEqual({ clusterSecrets: [], operatorToken: undefined });
+  });
+
+  it.each([
+    [{ NATS_TLS_CERT_FILE: '/c.pem' }, 'NATS_TLS_KEY_FILE is not set: expected NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE together'],
+    [{ REDIS_TLS_KEY_FILE: '/k.pem' }, 'REDIS_TLS_CERT_FILE is not set: expected REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together'],
+    [{ NATS_PASSWORD: 'pw' }, 'NATS_USER is not set: expected NATS_USER and NATS_PASSWORD together'],
+    [{ NATS_TOKEN: 'tok', NATS_CREDS_FILE: '/x.creds' }, 'NATS_TOKEN and NATS_CREDS_FILE are both set: expected one way to authenticate to NATS'],
+    [{ NATS_TLS_REQUIRED: 'sometimes' }, 'NATS_TLS_REQUIRED="sometimes" is not valid: expected true or false'],
+    [{ CLUSTER_SECRET: 'short' }, 'CLUSTER_SECRET=(value hidden) is not valid: expected at least 16 characters (or unset)'],
+    [{ OPERATOR_TOKEN: 'tiny' }, 'OPERATOR_TOKEN=(value hidden) is not valid: expected at least 16 characters (or unset)'],
+    [{ MAX_OPEN_CORRELATIONS: '0' }, 'MAX_OPEN_CORRELATIONS="0" is not valid: expected an integer from 1 to 100000000'],
+  ])('%o → a ConfigError naming the variable, never the secret', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+    expect(() => loadConfig(env)).not.toThrow(/short|tiny|pw/);
+  });
 });

@@ -1,187 +1,28 @@
-import { hostname } from 'node:os';
 import { z } from 'zod';
+import { BASE_DEFAULTS, CONFIG_VARIABLES, DEFAULT_PROFILE, EnvSchema, LOG_LEVELS, PROFILES, SECRET_VARS, type Env, type ProfileName } from './config-env.js';
 import { ConfigError } from './errors.js';
 
+export { CONFIG_VARIABLES, DEFAULT_PROFILE, PROFILES, type Env, type ProfileName } from './config-env.js';
+
 /**
- * Configuration comes from environment variables, validated once at start and frozen.
+ * Configuration comes from environment variables (config-env.ts), validated once at start and frozen.
  * PROFILE sets the seed's defaults; an explicit variable always wins over its profile.
  */
 
-export const PROFILES = {
-  simple: { ORCHESTRATOR_TYPE: 'simple', MIN_AGENTS_REQUIRED: '2', DECISION_TIMEOUT_SEC: '60', STATE_TTL_SECONDS: '300' },
-  workflow: {
-    ORCHESTRATOR_TYPE: 'workflow',
-    ENABLE_WORKFLOW_ENGINE: 'true',
-    MIN_AGENTS_REQUIRED: '3',
-    DECISION_TIMEOUT_SEC: '300',
-    STATE_TTL_SECONDS: '900',
-  },
-  'high-frequency': { ORCHESTRATOR_TYPE: 'simple', MIN_AGENTS_REQUIRED: '1', DECISION_TIMEOUT_SEC: '10', STATE_TTL_SECONDS: '60' },
-} as const satisfies Record<string, Record<string, string>>;
-export type ProfileName = keyof typeof PROFILES;
-export const DEFAULT_PROFILE: ProfileName = 'high-frequency';
+export interface TlsFiles {
+  readonly caFile: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+}
 
-/** Variables whose values may hold credentials: never echoed in an error. */
-const SECRET_VARS = new Set(['NATS_URL', 'REDIS_URL', 'REDLOCK_URLS', 'NATS_TOKEN', 'NATS_PASSWORD', 'NATS_CREDS']);
-
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/, `an integer from ${min} to ${max}`)
-    .transform(Number)
-    .pipe(z.number().int().min(min, `an integer from ${min} to ${max}`).max(max, `an integer from ${min} to ${max}`));
-
-const num = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+(\.\d+)?$/, `a number from ${min} to ${max}`)
-    .transform(Number)
-    .pipe(z.number().min(min, `a number from ${min} to ${max}`).max(max, `a number from ${min} to ${max}`));
-
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'].includes(v), 'true or false')
-  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
-
-const name = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-" (1-64 characters)');
-
-const urlList = (schemes: string[]) =>
-  z
-    .string()
-    .trim()
-    .min(1, `one or more ${schemes.join(' or ')} URLs, comma separated`)
-    .refine(
-      (v) =>
-        v.split(',').every((part) => {
-          try {
-            const u = new URL(part.trim());
-            return schemes.includes(u.protocol.replace(':', '')) && u.hostname !== '';
-          } catch {
-            return false;
-          }
-        }),
-      `one or more ${schemes.join(':// or ')}:// URLs, comma separated`,
-    )
-    .transform((v) => v.split(',').map((p) => p.trim()));
-
-const agentList = z
-  .string()
-  .trim()
-  .refine((v) => v === '' || v.split(',').every((a) => /^[a-z0-9][a-z0-9_-]*$/i.test(a.trim())), 'a comma-separated list of agent names')
-  .transform((v) =>
-    v === ''
-      ? []
-      : [...new Set(v.split(',').map((a) => a.trim()))],
-  );
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-
-const EnvSchema = z.object({
-  PROFILE: z.enum(Object.keys(PROFILES) as [ProfileName, ...ProfileName[]], {
-    error: `one of ${Object.keys(PROFILES).join(', ')}`,
-  }),
-  SERVICE_NAME: name,
-  ENV: name,
-  LOG_LEVEL: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .transform((v) => (v === 'warning' ? 'warn' : v))
-    .pipe(z.enum(LOG_LEVELS, { error: `one of ${LOG_LEVELS.join(', ')} (any case)` })),
-  NATS_URL: urlList(['nats', 'tls', 'ws', 'wss']),
-  NATS_STREAM: name,
-  NATS_DURABLE: name,
-  NATS_DECISION_STREAM: name,
-  NATS_DLQ_STREAM: name,
-  DECISION_DEDUP_WINDOW_SEC: int(1, 86_400),
-  REDIS_URL: urlList(['redis', 'rediss']).refine((l) => l.length === 1, 'exactly one redis:// or rediss:// URL').transform((l) => l[0]!),
-  REDIS_KEY_PREFIX: name,
-  REDLOCK_URLS: z.union([z.literal(''), urlList(['redis', 'rediss'])]).transform((v) => (v === '' ? [] : v)),
-  ORCHESTRATOR_TYPE: z.enum(['simple', 'workflow', 'ml'], { error: 'one of simple, workflow, ml' }),
-  ENABLE_WORKFLOW_ENGINE: bool,
-  REQUIRED_AGENTS: agentList,
-  MIN_AGENTS_REQUIRED: int(1, 64),
-  DECISION_TIMEOUT_SEC: num(0.05, 86_400),
-  STATE_TTL_SECONDS: int(1, 7 * 86_400),
-  IDEMPOTENCY_TTL_SEC: int(1, 7 * 86_400),
-  RATE_LIMIT_RPS: num(0, 1_000_000),
-  HTTP_PORT: int(0, 65_535),
-  PARTITIONS: int(1, 4096),
-  WORKER_ID: z.string().trim().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits, ".", "_" or "-"'),
-  MAX_IN_FLIGHT: int(1, 100_000),
-  ACK_WAIT_SEC: int(1, 3600),
-  MAX_SIGNAL_BYTES: int(256, 16 * 1024 * 1024),
-  SHUTDOWN_GRACE_SEC: num(0, 600),
-  COORDINATOR: z.enum(['embedded', 'off'], { error: 'embedded (run a coordinator candidate inside the worker) or off' }),
-  COORDINATOR_ID: z.string().trim().regex(/^[A-Za-z0-9._-]{1,128}$/, 'letters, digits, ".", "_" or "-"'),
-  HEARTBEAT_INTERVAL_MS: int(50, 60_000),
-  WORKER_LEASE_MS: int(200, 600_000),
-  LEADER_LEASE_MS: int(200, 600_000),
-  REVOKE_TIMEOUT_MS: int(100, 600_000),
-  WORKER_CAPACITY: num(0.01, 1_000_000),
-  RULES_FILE: z.string(),
-  ML_MODEL_FILE: z.string(),
-  RULES_RELOAD_DEBOUNCE_MS: int(0, 60_000),
-  DECISION_POOL_THREADS: int(0, 64),
-  DECISION_BATCH_SIZE: int(1, 10_000),
-  DECISION_TASK_TIMEOUT_MS: int(10, 600_000),
-});
-
-export type Env = Record<string, string | undefined>;
-
-const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
-  PROFILE: DEFAULT_PROFILE,
-  SERVICE_NAME: 'at-orchestrator',
-  ENV: 'development',
-  LOG_LEVEL: 'info',
-  NATS_URL: 'nats://127.0.0.1:4222',
-  NATS_STREAM: 'trading-events',
-  NATS_DURABLE: 'orchestrator-consumer',
-  NATS_DECISION_STREAM: 'orchestrated',
-  NATS_DLQ_STREAM: 'orchestrator-dlq',
-  DECISION_DEDUP_WINDOW_SEC: '300',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-  REDIS_KEY_PREFIX: 'orchestrator',
-  REDLOCK_URLS: '',
-  ORCHESTRATOR_TYPE: 'simple',
-  ENABLE_WORKFLOW_ENGINE: 'false',
-  REQUIRED_AGENTS: 'momentum,risk',
-  MIN_AGENTS_REQUIRED: '1',
-  DECISION_TIMEOUT_SEC: '10',
-  STATE_TTL_SECONDS: '60',
-  IDEMPOTENCY_TTL_SEC: '3600',
-  RATE_LIMIT_RPS: '0',
-  HTTP_PORT: '8080',
-  PARTITIONS: '64',
-  WORKER_ID: `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)}-${process.pid}`,
-  MAX_IN_FLIGHT: '1024',
-  ACK_WAIT_SEC: '5',
-  MAX_SIGNAL_BYTES: String(64 * 1024),
-  SHUTDOWN_GRACE_SEC: '10',
-  COORDINATOR: 'embedded',
-  COORDINATOR_ID: `coord-${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)}-${process.pid}`,
-  HEARTBEAT_INTERVAL_MS: '1000',
-  WORKER_LEASE_MS: '5000',
-  LEADER_LEASE_MS: '5000',
-  REVOKE_TIMEOUT_MS: '10000',
-  WORKER_CAPACITY: '1',
-  RULES_FILE: '',
-  ML_MODEL_FILE: '',
-  RULES_RELOAD_DEBOUNCE_MS: '150',
-  DECISION_POOL_THREADS: '0',
-  DECISION_BATCH_SIZE: '64',
-  DECISION_TASK_TIMEOUT_MS: '5000',
-};
-
-/** Every variable the orchestrator reads, for documentation and for `--help`. */
-export const CONFIG_VARIABLES = Object.keys(BASE_DEFAULTS) as ReadonlyArray<keyof typeof BASE_DEFAULTS>;
+export interface NatsAuth {
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  readonly token: string | undefined;
+  readonly nkeySeedFile: string | undefined;
+  readonly credsFile: string | undefined;
+  readonly tls: TlsFiles & { readonly required: boolean };
+}
 
 export interface OrchestratorConfig {
   readonly profile: ProfileName;
@@ -190,6 +31,12 @@ export interface OrchestratorConfig {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly nats: {
     readonly servers: readonly string[];
+    /** Credentials and TLS beyond the URL (docs/security.md); files are read at connect, not here. */
+    readonly auth: NatsAuth;
+    /** Deliveries of one signal at most before it is dead-lettered (the consumer's max_deliver). */
+    readonly maxDeliver: number;
+    /** Size limit of each stream this project creates, in bytes; -1 = unlimited. */
+    readonly streamMaxBytes: number;
     readonly stream: string;
     readonly durable: string;
     readonly decisionStream: string;
@@ -198,7 +45,29 @@ export interface OrchestratorConfig {
     readonly ackWaitMs: number;
     readonly maxInFlight: number;
   };
-  readonly redis: { readonly url: string; readonly keyPrefix: string; readonly redlockUrls: readonly string[] };
+  readonly redis: {
+    readonly url: string;
+    readonly keyPrefix: string;
+    readonly redlockUrls: readonly string[];
+    /** ACL user and password for every Redis connection (state and Redlock); the URL's own win. */
+    readonly username: string | undefined;
+    readonly password: string | undefined;
+    readonly tls: TlsFiles;
+  };
+  readonly security: {
+    /** Control-plane keys: the current CLUSTER_SECRET first, then CLUSTER_SECRET_PREVIOUS during a rollover. */
+    readonly clusterSecrets: readonly string[];
+    /** The operator credential that operator requests to the leader need. */
+    readonly operatorToken: string | undefined;
+  };
+  readonly ingest: {
+    /** Agents accepted; empty = any agent. */
+    readonly allowedAgents: readonly string[];
+    readonly maxOpenCorrelations: number;
+    readonly maxAgentsPerCorrelation: number;
+    /** Distinct `agent` label values on metrics; the rest are counted as "other". */
+    readonly maxAgentLabels: number;
+  };
   readonly orchestratorType: 'simple' | 'workflow' | 'ml';
   readonly enableWorkflowEngine: boolean;
   readonly requiredAgents: readonly string[];
@@ -252,6 +121,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
   // REQUIRED_AGENTS and REDLOCK_URLS may be set to empty on purpose.
   if (env.REQUIRED_AGENTS !== undefined) merged.REQUIRED_AGENTS = env.REQUIRED_AGENTS;
   if (env.REDLOCK_URLS !== undefined) merged.REDLOCK_URLS = env.REDLOCK_URLS;
+  if (env.ALLOWED_AGENTS !== undefined) merged.ALLOWED_AGENTS = env.ALLOWED_AGENTS;
 
   const parsed = EnvSchema.safeParse(merged);
   if (!parsed.success) {
@@ -281,6 +151,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected more than HEARTBEAT_INTERVAL_MS (${v.HEARTBEAT_INTERVAL_MS}), or a live worker's heartbeat would expire`,
     );
   }
+  const natsAuth = readNatsAuth(v);
+  const redisTls = tlsFiles('REDIS', v.REDIS_TLS_CA_FILE, v.REDIS_TLS_CERT_FILE, v.REDIS_TLS_KEY_FILE);
   return Object.freeze({
     profile: v.PROFILE,
     serviceName: v.SERVICE_NAME,
@@ -295,8 +167,28 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       decisionDedupWindowMs: v.DECISION_DEDUP_WINDOW_SEC * 1000,
       ackWaitMs: v.ACK_WAIT_SEC * 1000,
       maxInFlight: v.MAX_IN_FLIGHT,
+      auth: natsAuth,
+      maxDeliver: v.MAX_DELIVER,
+      streamMaxBytes: v.STREAM_MAX_BYTES,
     }),
-    redis: Object.freeze({ url: v.REDIS_URL, keyPrefix: v.REDIS_KEY_PREFIX, redlockUrls: Object.freeze(v.REDLOCK_URLS) }),
+    redis: Object.freeze({
+      url: v.REDIS_URL,
+      keyPrefix: v.REDIS_KEY_PREFIX,
+      redlockUrls: Object.freeze(v.REDLOCK_URLS),
+      username: optional(v.REDIS_USERNAME),
+      password: optional(v.REDIS_PASSWORD),
+      tls: redisTls,
+    }),
+    security: Object.freeze({
+      clusterSecrets: Object.freeze([v.CLUSTER_SECRET, v.CLUSTER_SECRET_PREVIOUS].filter((k) => k !== '')),
+      operatorToken: optional(v.OPERATOR_TOKEN),
+    }),
+    ingest: Object.freeze({
+      allowedAgents: Object.freeze(v.ALLOWED_AGENTS),
+      maxOpenCorrelations: v.MAX_OPEN_CORRELATIONS,
+      maxAgentsPerCorrelation: v.MAX_AGENTS_PER_CORRELATION,
+      maxAgentLabels: v.MAX_AGENT_LABELS,
+    }),
     orchestratorType: v.ORCHESTRATOR_TYPE,
     enableWorkflowEngine: v.ORCHESTRATOR_TYPE === 'workflow',
     requiredAgents: Object.freeze(v.REQUIRED_AGENTS),
@@ -327,6 +219,44 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       batchSize: v.DECISION_BATCH_SIZE,
       taskTimeoutMs: v.DECISION_TASK_TIMEOUT_MS,
     }),
+  });
+}
+
+function optional(v: string): string | undefined {
+  return v.trim() === '' ? undefined : v;
+}
+
+function tlsFiles(prefix: 'NATS' | 'REDIS', ca: string, cert: string, key: string): TlsFiles {
+  const files = { caFile: optional(ca.trim()), certFile: optional(cert.trim()), keyFile: optional(key.trim()) };
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    const missing = files.certFile === undefined ? `${prefix}_TLS_CERT_FILE` : `${prefix}_TLS_KEY_FILE`;
+    throw new ConfigError(`${missing} is not set: expected ${prefix}_TLS_CERT_FILE and ${prefix}_TLS_KEY_FILE together (a client certificate needs its key)`);
+  }
+  return Object.freeze(files);
+}
+
+function readNatsAuth(v: z.output<typeof EnvSchema>): NatsAuth {
+  const user = optional(v.NATS_USER);
+  const password = optional(v.NATS_PASSWORD);
+  if ((user === undefined) !== (password === undefined)) {
+    const missing = user === undefined ? 'NATS_USER' : 'NATS_PASSWORD';
+    throw new ConfigError(`${missing} is not set: expected NATS_USER and NATS_PASSWORD together`);
+  }
+  const kinds = [
+    user !== undefined ? 'NATS_USER/NATS_PASSWORD' : '',
+    v.NATS_TOKEN !== '' ? 'NATS_TOKEN' : '',
+    v.NATS_NKEY_SEED_FILE.trim() !== '' ? 'NATS_NKEY_SEED_FILE' : '',
+    v.NATS_CREDS_FILE.trim() !== '' ? 'NATS_CREDS_FILE' : '',
+  ].filter((k) => k !== '');
+  if (kinds.length > 1) throw new ConfigError(`${kinds.join(' and ')} are both set: expected one way to authenticate to NATS`);
+  const tls = tlsFiles('NATS', v.NATS_TLS_CA_FILE, v.NATS_TLS_CERT_FILE, v.NATS_TLS_KEY_FILE);
+  return Object.freeze({
+    user,
+    password,
+    token: optional(v.NATS_TOKEN),
+    nkeySeedFile: optional(v.NATS_NKEY_SEED_FILE.trim()),
+    credsFile: optional(v.NATS_CREDS_FILE.trim()),
+    tls: Object.freeze({ ...tls, required: v.NATS_TLS_REQUIRED }),
   });
 }
 
