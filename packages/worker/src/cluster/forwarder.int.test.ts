@@ -1,0 +1,136 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ClusterSubjects, ForwardReply, type ForwardRequest } from '@at-orchestrator/contracts';
+import { memoryLogger } from '@at-orchestrator/runtime';
+import { NatsServer } from '@at-orchestrator/local-servers';
+import { SignalForwarder, type ForwardItem } from './forwarder.js';
+
+let server: NatsServer;
+let ownerConn: NatsConnection;
+let senderConn: NatsConnection;
+const opened: SignalForwarder[] = [];
+let seq = 0;
+
+beforeAll(async () => {
+  server = await NatsServer.start();
+  ownerConn = await connect({ servers: server.url, name: 'owner' });
+  senderConn = await connect({ servers: server.url, name: 'sender' });
+});
+afterAll(async () => {
+  await senderConn?.close();
+  await ownerConn?.close();
+  await server?.dispose();
+});
+afterEach(() => {
+  for (const f of opened.splice(0)) f.close();
+});
+
+const items = (...payloads: string[]): ForwardItem[] => payloads.map((payload, i) => ({ partition: i, subject: `signals.p${i}`, payload }));
+
+/** An owner serving with `handle` and a sender with a short timeout, under worker ids fresh to this test. */
+function pair(handle?: (req: ForwardRequest) => Promise<ForwardReply>, timeoutMs = 1_000) {
+  seq += 1;
+  const ownerId = `owner-${seq}`;
+  const owner = memoryLogger('debug');
+  const sender = memoryLogger('debug');
+  const serving = new SignalForwarder(ownerConn, ownerId, owner.log);
+  const sending = new SignalForwarder(senderConn, `sender-${seq}`, sender.log, timeoutMs);
+  opened.push(serving, sending);
+  if (handle !== undefined) serving.serve(handle);
+  return { ownerId, serving, sending, ownerLines: owner.lines, senderLines: sender.lines };
+}
+
+const encode = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
+const decode = (data: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(data));
+
+describe('SignalForwarder', () => {
+  it('answers a request with the verdicts the handler returns, one per signal, in order', async () => {
+    const seen: ForwardRequest[] = [];
+    const { ownerId, sending } = pair(async (req) => {
+      seen.push(req);
+      return { verdicts: req.signals.map((s) => (s.payload === 'kept' ? 'held' : s.payload === 'moving' ? 'retry' : 'stored')), table_version: 4 };
+    });
+    await ownerConn.flush();
+
+    const verdicts = await sending.send(ownerId, items('a', 'kept', 'moving', 'b'));
+
+    expect(verdicts).toEqual(['stored', 'held', 'retry', 'stored']);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.from).toBe(`sender-${seq}`);
+    expect(seen[0]!.signals).toEqual(items('a', 'kept', 'moving', 'b'));
+  });
+
+  it('answers retry for every signal when the handler fails', async () => {
+    const { ownerId, sending, ownerLines } = pair(() => Promise.reject(new Error('redis gone')));
+    await ownerConn.flush();
+
+    // The reply itself, not a timeout: the owner says "retry" at once.
+    const raw = await senderConn.request(ClusterSubjects.forward(ownerId), encode({ from: 'x', signals: items('a', 'b') }), { timeout: 5_000 });
+    expect(ForwardReply.parse(decode(raw.data)).verdicts).toEqual(['retry', 'retry']);
+    expect(await sending.send(ownerId, items('a', 'b', 'c'))).toEqual(['retry', 'retry', 'retry']);
+    expect(ownerLines.some((l) => l.includes('forward handler failed') && l.includes('redis gone'))).toBe(true);
+  });
+
+  it('gives a malformed request no reply and goes on serving the next good one', async () => {
+    const { ownerId, sending, ownerLines } = pair(async (req) => ({ verdicts: req.signals.map(() => 'stored'), table_version: 1 }));
+    await ownerConn.flush();
+
+    const subject = ClusterSubjects.forward(ownerId);
+    await expect(senderConn.request(subject, encode('not json {'), { timeout: 300 })).rejects.toThrow();
+    await expect(senderConn.request(subject, encode({ from: 'x', signals: [{ partition: 'one' }] }), { timeout: 300 })).rejects.toThrow();
+    expect(ownerLines.filter((l) => l.includes('malformed forward request'))).toHaveLength(2);
+
+    expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['stored', 'stored']);
+  });
+
+  it('resolves to retry for every signal when nobody serves the owner', async () => {
+    const { sending, senderLines } = pair(undefined, 200);
+    const started = Date.now();
+    expect(await sending.send('nobody-serves-this', items('a', 'b'))).toEqual(['retry', 'retry']);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(senderLines.some((l) => l.includes('forward failed'))).toBe(true);
+  });
+
+  it('resolves to retry for every signal when the owner answers too late', async () => {
+    let answered: Promise<void> = Promise.resolve();
+    const { ownerId, sending } = pair(() => {
+      const reply = new Promise<ForwardReply>((resolve) => setTimeout(() => resolve({ verdicts: ['stored'], table_version: 1 }), 600));
+      answered = reply.then(() => undefined);
+      return reply;
+    }, 150);
+    await ownerConn.flush();
+    expect(await sending.send(ownerId, items('a'))).toEqual(['retry']);
+    await answered; // the late answer goes out before the next test
+  });
+
+  it('resolves to retry for every signal when the reply has the wrong number of verdicts', async () => {
+    const { ownerId, sending } = pair(async () => ({ verdicts: ['stored'], table_version: 1 }));
+    await ownerConn.flush();
+    expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['retry', 'retry']);
+  });
+
+  it('resolves to retry for every signal when the reply is not a forward reply', async () => {
+    seq += 1;
+    const ownerId = `raw-owner-${seq}`;
+    const sub = ownerConn.subscribe(ClusterSubjects.forward(ownerId), { callback: (_err, msg) => {
+        msg.respond(encode({ verdicts: ['stored', 'maybe'] }));
+      },
+    });
+    try {
+      await ownerConn.flush();
+      const { sending } = pair(undefined, 1_000);
+      expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['retry', 'retry']);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it('stops serving after close', async () => {
+    const { ownerId, serving, sending } = pair(async (req) => ({ verdicts: req.signals.map(() => 'stored'), table_version: 1 }), 200);
+    await ownerConn.flush();
+    expect(await sending.send(ownerId, items('a'))).toEqual(['stored']);
+    serving.close();
+    await ownerConn.flush();
+    expect(await sending.send(ownerId, items('a'))).toEqual(['retry']);
+  });
+});
