@@ -206,13 +206,16 @@ describe('ForwardLanes', () => {
 
   it('a send that rejects does not leave the lane stuck: what queued behind it, and later enqueues, are still sent', async () => {
     const { lanes, requests, lines } = setup({ requestsPerOwner: 1, maxInFlight: 2 });
-    lanes.enqueue('owner-a', [forward(1, 'x1')]);
+    const first = forward(1, 'x1');
+    lanes.enqueue('owner-a', [first]);
     const queued = forward(1, 'y1');
     lanes.enqueue('owner-a', [queued]);
 
     requests[0]!.fail(new Error('connection reset'));
     await flush();
     expect(payloads(requests[1])).toEqual(['y1']);
+    // Given back at once, not left for JetStream's ack wait.
+    expect(first.msg.nak).toHaveBeenCalledExactlyOnceWith(RETRY_DELAY_MS);
     expect(lines.some((l) => l.includes('forward failed') && l.includes('connection reset'))).toBe(true);
 
     requests[1]!.answer();

@@ -97,7 +97,11 @@ export class ForwardLanes {
       lane.inFlight += 1;
       this.queued += batch.length;
       const sent: Promise<void> = this.forward(owner, batch)
-        .catch((err: unknown) => this.o.log.error({ err }, 'forward failed'))
+        .catch((err: unknown) => {
+          // No answer to settle by: give the batch back now rather than at JetStream's ack wait.
+          this.o.log.error({ err }, 'forward failed');
+          for (const entry of batch) this.retry(entry);
+        })
         .finally(() => {
           lane.inFlight -= 1;
           this.queued -= batch.length;
