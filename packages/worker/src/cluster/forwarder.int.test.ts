@@ -71,6 +71,17 @@ describe('SignalForwarder', () => {
     expect(ownerLines.some((l) => l.includes('forward handler failed') && l.includes('redis gone'))).toBe(true);
   });
 
+  it('answers retry when the handler throws synchronously, and the connection keeps serving', async () => {
+    const { ownerId, sending, ownerLines } = pair(((req: { signals: unknown[] }) => {
+      if (req.signals.length === 1) throw new Error('sync boom');
+      return Promise.resolve({ verdicts: req.signals.map(() => 'stored' as const), table_version: 1 });
+    }) as never);
+    await ownerConn.flush();
+    expect(await sending.send(ownerId, items('a'))).toEqual(['retry']);
+    expect(ownerLines.some((l) => l.includes('forward handler failed') && l.includes('sync boom'))).toBe(true);
+    expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['stored', 'stored']);
+  });
+
   it('gives a malformed request no reply and goes on serving the next good one', async () => {
     const { ownerId, sending, ownerLines } = pair(async (req) => ({ verdicts: req.signals.map(() => 'stored'), table_version: 1 }));
     await ownerConn.flush();

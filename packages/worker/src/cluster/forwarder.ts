@@ -38,13 +38,15 @@ export class SignalForwarder {
           this.log.warn({ err: e }, 'malformed forward request');
           return;
         }
-        handle(req).then(
-          (reply) => msg.respond(encoder.encode(JSON.stringify(reply))),
-          (e: unknown) => {
+        // A handler that throws (even synchronously) is answered "retry"; the subscription lives on.
+        Promise.resolve()
+          .then(() => handle(req))
+          .catch((e: unknown): ForwardReply => {
             this.log.error({ err: e }, 'forward handler failed');
-            msg.respond(encoder.encode(JSON.stringify({ verdicts: req.signals.map(() => 'retry'), table_version: -1 } satisfies ForwardReply)));
-          },
-        );
+            return { verdicts: req.signals.map(() => 'retry'), table_version: -1 };
+          })
+          .then((reply) => msg.respond(encoder.encode(JSON.stringify(reply))))
+          .catch((e: unknown) => this.log.warn({ err: e }, 'could not answer a forward request'));
       },
     });
   }
