@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { OrchestratorError, redactUrl } from '@at-orchestrator/contracts';
+import { ConfigError, OrchestratorError, redactUrl, type NatsAuth } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
+import { natsConnectionSettings } from './nats-options.js';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
@@ -19,10 +20,18 @@ export class NatsLink {
     void this.watchStatus();
   }
 
-  static async connect(options: { servers: readonly string[]; name: string; log: Logger; timeoutMs?: number }): Promise<NatsLink> {
+  /**
+   * Connects with the credentials and TLS settings of `auth` (config.nats.auth) and those written in
+   * the server URLs. Throws ConfigError for a bad credential file or a plaintext server when TLS is
+   * demanded (exit 2), OrchestratorError CONNECTION_FAILED otherwise; neither ever holds a secret.
+   */
+  static async connect(options: { servers: readonly string[]; auth?: NatsAuth; name: string; log: Logger; timeoutMs?: number }): Promise<NatsLink> {
+    const settings = natsConnectionSettings(options.servers, options.auth, (variable, err) =>
+      options.log.warn({ variable, reason: (err as Error).message }, 'a rotated NATS credential file cannot be used yet: keeping the last good one'),
+    );
     try {
       const nc = await connect({
-        servers: [...options.servers],
+        ...settings.options,
         name: options.name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
@@ -31,13 +40,16 @@ export class NatsLink {
         maxPingOut: 3,
         timeout: options.timeoutMs ?? 5_000,
       });
+      options.log.debug({ servers: settings.servers, auth: settings.method, tls: settings.tlsRequired }, 'nats connected');
       return new NatsLink(nc, options.log);
     } catch (err) {
-      throw new OrchestratorError(
-        'CONNECTION_FAILED',
-        `cannot connect to NATS at ${options.servers.map(redactUrl).join(', ')}: ${redactUrl(String((err as Error).message))}`,
-        { retryable: true, cause: err },
-      );
+      const message = redactUrl(String((err as Error).message));
+      if (settings.tlsRequired && /does not support 'tls'|tls.*not available/i.test(message)) {
+        throw new ConfigError(
+          `NATS at ${settings.servers.join(', ')} offers no TLS, and TLS is required (NATS_TLS_REQUIRED=true or a NATS_TLS_* file is set): expected a server with TLS enabled, or unset them`,
+        );
+      }
+      throw new OrchestratorError('CONNECTION_FAILED', `cannot connect to NATS at ${settings.servers.join(', ')}: ${message}`, { retryable: true, cause: err });
     }
   }
 

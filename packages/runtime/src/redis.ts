@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { redactUrl } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
+import { redisConnectionSettings, type RedisAccess } from './redis-options.js';
 
 export { Redis } from 'ioredis';
 
@@ -15,8 +16,13 @@ export class RedisLink {
   private closed = false;
   private readonly listeners = new Set<(up: boolean) => void>();
 
-  constructor(url: string, private readonly log: Logger, options: { name: string; commandTimeoutMs?: number }) {
+  /**
+   * `access` (config.redis) adds the ACL user, password and TLS files; its files are checked here, so
+   * a bad one throws ConfigError naming the variable. `variable` names the URL's variable in errors.
+   */
+  constructor(url: string, private readonly log: Logger, options: { name: string; commandTimeoutMs?: number; access?: RedisAccess; variable?: string }) {
     this.client = new Redis(url, {
+      ...redisConnectionSettings(url, options.access, options.variable),
       connectionName: options.name,
       lazyConnect: true,
       enableOfflineQueue: false,

@@ -1,0 +1,59 @@
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { ConfigError, type TlsFiles } from '@at-orchestrator/contracts';
+import { checkCredentialFile, readCredentialFile } from './credential-files.js';
+
+/**
+ * Credentials and TLS of a Redis connection (config.redis): the ACL user and password, used when the
+ * URL carries none (the URL's own win), and the TLS files of a rediss:// URL. The same settings go to
+ * the state connection and to every Redlock connection.
+ */
+export interface RedisAccess {
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly tls: TlsFiles;
+}
+
+export interface RedisConnectionSettings {
+  readonly username?: string;
+  readonly password?: string;
+  /**
+   * ioredis copies these fields into tls.connect at every connect; each one is a getter that reads its
+   * file then, so a rotated CA or client certificate is used from the next reconnect.
+   */
+  readonly tls?: TlsConnectionOptions;
+}
+
+/** Checks the files (a ConfigError naming the variable) and builds the ioredis options for one URL. */
+export function redisConnectionSettings(url: string, access: RedisAccess | undefined, variable = 'REDIS_URL'): RedisConnectionSettings {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`${variable}=(value hidden) is not valid: expected a redis:// or rediss:// URL`);
+  }
+  if (access === undefined) return {};
+  const settings: { username?: string; password?: string; tls?: TlsConnectionOptions } = {};
+  // The URL's credentials win: ioredis lets options override the URL, so only fill what it lacks.
+  if (parsed.password === '' && parsed.username === '') {
+    if (access.username !== undefined) settings.username = access.username;
+    if (access.password !== undefined) settings.password = access.password;
+  }
+  const { caFile, certFile, keyFile } = access.tls;
+  const anyFile = caFile !== undefined || certFile !== undefined || keyFile !== undefined;
+  if (anyFile && parsed.protocol !== 'rediss:') {
+    const named = caFile !== undefined ? 'REDIS_TLS_CA_FILE' : 'REDIS_TLS_CERT_FILE';
+    throw new ConfigError(`${named} is set but ${variable} is not rediss://: expected a rediss:// URL (TLS) or no REDIS_TLS_* files`);
+  }
+  if (caFile !== undefined) checkCredentialFile('REDIS_TLS_CA_FILE', caFile, 'certificate');
+  if (certFile !== undefined) checkCredentialFile('REDIS_TLS_CERT_FILE', certFile, 'certificate');
+  if (keyFile !== undefined) checkCredentialFile('REDIS_TLS_KEY_FILE', keyFile, 'private key');
+  if (parsed.protocol === 'rediss:') {
+    const tls: TlsConnectionOptions = {};
+    // A file that cannot be read at a reconnect fails that attempt (ioredis retries); it was checked at start.
+    if (caFile !== undefined) Object.defineProperty(tls, 'ca', { enumerable: true, get: () => readCredentialFile('REDIS_TLS_CA_FILE', caFile) });
+    if (certFile !== undefined) Object.defineProperty(tls, 'cert', { enumerable: true, get: () => readCredentialFile('REDIS_TLS_CERT_FILE', certFile) });
+    if (keyFile !== undefined) Object.defineProperty(tls, 'key', { enumerable: true, get: () => readCredentialFile('REDIS_TLS_KEY_FILE', keyFile) });
+    settings.tls = tls;
+  }
+  return settings;
+}
