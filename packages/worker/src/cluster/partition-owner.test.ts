@@ -68,6 +68,18 @@ describe('PartitionOwner', () => {
     await expect(owner.assign([{ partition: 0, epoch: 3 }])).rejects.toThrow(/redis unavailable/);
   });
 
+  it('an assign refused while Redis is down takes nothing: the partition is taken, and resumed, once Redis is back', async () => {
+    const { owner, flags, work } = setup();
+    flags.redis = false;
+    await expect(owner.assign([{ partition: 0, epoch: 3 }])).rejects.toThrow(/redis unavailable/);
+    expect([owner.ownedEpoch(0), owner.decisionEpoch(0), owner.ownedCount]).toEqual([undefined, -1, 0]);
+    expect(work.resume).not.toHaveBeenCalled();
+    flags.redis = true;
+    await owner.assign([{ partition: 0, epoch: 3 }]);
+    expect(work.resume).toHaveBeenLastCalledWith([0]);
+    expect(owner.ownedEpoch(0)).toBe(3);
+  });
+
   it('revoke finishes in-flight work, flushes under the epochs held, then gives the partitions up', async () => {
     const { owner, work } = setup();
     await owner.assign([{ partition: 0, epoch: 4 }, { partition: 1, epoch: 5 }]);

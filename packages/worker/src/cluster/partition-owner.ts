@@ -90,9 +90,11 @@ export class PartitionOwner {
   /** The leader gives us partitions at new epochs: resume their open correlations from Redis. */
   async assign(partitions: ReadonlyArray<{ partition: number; epoch: number }>): Promise<number[]> {
     const fresh = partitions.filter((p) => this.ownedEpoch(p.partition) !== p.epoch);
+    // Refused before anything changes: a partition taken without its open correlations would decide
+    // them again from scratch. The leader, or the next table once Redis is back, gives it again.
+    if (fresh.length > 0 && !this.o.work.redisAvailable()) throw new Error('redis unavailable: cannot resume partitions');
     for (const p of fresh) this.apply(p.partition, { type: 'assign', epoch: p.epoch });
     if (fresh.length > 0) {
-      if (!this.o.work.redisAvailable()) throw new Error('redis unavailable: cannot resume partitions');
       await this.o.work.resume(fresh.map((p) => p.partition));
       this.o.log.info({ partitions: fresh.map((p) => p.partition), epochs: fresh.map((p) => p.epoch) }, 'partitions assigned');
     }
