@@ -57,7 +57,11 @@ export const DeadLetter = z.object({
   corr_id: z.string().optional(),
   received_at: z.string(),
   worker_id: z.string(),
-  /** The original payload, base64, exactly as received. */
+  /** The original payload, base64, exactly as received (its first bytes only when `truncated`). */
   payload_b64: z.string(),
+  /** The letter would not fit the server's max_payload: payload_b64 holds only a prefix. */
+  truncated: z.boolean().optional(),
+  /** Size of the original payload in bytes (set when truncated). */
+  payload_bytes: z.number().int().optional(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;

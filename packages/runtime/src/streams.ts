@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   RetentionPolicy,
@@ -40,11 +41,14 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
         `JetStream stream ${wanted.name} exists with subjects [${(info.config.subjects ?? []).join(', ')}], which do not cover ${wanted.subjects.join(', ')}; fix the stream or choose another name`,
       );
     }
+    if (wanted.max_bytes !== undefined && wanted.max_bytes > 0 && !(info.config.max_bytes > 0)) {
+      log.warn({ stream: wanted.name }, 'stream present without a size limit (max_bytes); STREAM_MAX_BYTES applies only to streams the orchestrator creates');
+    }
     log.debug({ stream: wanted.name }, 'stream present');
   } catch (err) {
     if (!isNotFound(err)) throw err;
     await jsm.streams.add({ storage: StorageType.File, retention: RetentionPolicy.Limits, ...wanted });
-    log.info({ stream: wanted.name, subjects: wanted.subjects }, 'stream created');
+    log.info({ stream: wanted.name, subjects: wanted.subjects, max_bytes: wanted.max_bytes }, 'stream created');
   }
 }
 
@@ -72,7 +76,10 @@ export function subjectCovers(have: string, need: string): boolean {
  */
 export async function ensureJetStreamTopology(nc: NatsConnection, config: OrchestratorConfig, log: Logger): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  await ensureStream(jsm, { name: config.nats.stream, subjects: [SIGNAL_SUBJECTS], max_age: nanos(24 * 3600 * 1000) }, log);
+  // A full stream refuses new messages (discard new) rather than dropping old ones: the publisher
+  // gets an error and retries (agents, decision emit, DLQ publish), nothing stored is lost silently.
+  const size: Partial<StreamConfig> = config.nats.streamMaxBytes > 0 ? { max_bytes: config.nats.streamMaxBytes, discard: DiscardPolicy.New } : {};
+  await ensureStream(jsm, { name: config.nats.stream, subjects: [SIGNAL_SUBJECTS], max_age: nanos(24 * 3600 * 1000), ...size }, log);
   await ensureStream(
     jsm,
     {
@@ -80,10 +87,11 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
       subjects: [ORCHESTRATED_SUBJECTS],
       duplicate_window: nanos(config.nats.decisionDedupWindowMs),
       max_age: nanos(7 * 24 * 3600 * 1000),
+      ...size,
     },
     log,
   );
-  await ensureStream(jsm, { name: config.nats.dlqStream, subjects: [DLQ_SUBJECT], max_age: nanos(7 * 24 * 3600 * 1000) }, log);
+  await ensureStream(jsm, { name: config.nats.dlqStream, subjects: [DLQ_SUBJECT], max_age: nanos(7 * 24 * 3600 * 1000), ...size }, log);
 
   const ackWait = nanos(config.nats.ackWaitMs);
   const maxAckPending = Math.max(config.nats.maxInFlight * 4, 20_000);
@@ -96,9 +104,10 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
       );
     }
     // The durable is ours: keep its redelivery timing in line with ACK_WAIT_SEC (every worker agrees).
-    if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== maxAckPending) {
-      await jsm.consumers.update(config.nats.stream, config.nats.durable, { ack_wait: ackWait, max_ack_pending: maxAckPending });
-      log.info({ durable: config.nats.durable, ack_wait_ms: config.nats.ackWaitMs }, 'consumer settings updated');
+    const maxDeliver = config.nats.maxDeliver;
+    if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== maxAckPending || info.config.max_deliver !== maxDeliver) {
+      await jsm.consumers.update(config.nats.stream, config.nats.durable, { ack_wait: ackWait, max_ack_pending: maxAckPending, max_deliver: maxDeliver });
+      log.info({ durable: config.nats.durable, ack_wait_ms: config.nats.ackWaitMs, max_deliver: maxDeliver }, 'consumer settings updated');
     }
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -108,6 +117,8 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
       deliver_policy: DeliverPolicy.All,
       ack_wait: ackWait,
       max_ack_pending: maxAckPending,
+      // Past it JetStream stops delivering and sends an advisory; the workers dead-letter the message.
+      max_deliver: config.nats.maxDeliver,
       filter_subject: SIGNAL_SUBJECTS,
       max_waiting: 512,
     });

@@ -26,9 +26,15 @@ export class WorkerMetrics {
   readonly signalsForwarded: Counter;
   readonly lockFailures: Counter;
   readonly forwardRetries: Counter;
+  readonly deadLettersTruncated: Counter;
+  readonly duplicateAcks: Counter<'kind'>;
+  readonly decisionsUnpublished: Gauge;
+  readonly intakePaused: Counter<'bound'>;
+  private readonly agentLabels: AgentLabels;
 
-  constructor(registry: Registry, openPerPartition?: () => Map<number, number>) {
+  constructor(registry: Registry, openPerPartition?: () => Map<number, number>, labels: AgentLabelBound = { known: [], maxOthers: 64 }) {
     const r = [registry];
+    this.agentLabels = new AgentLabels(labels);
     this.signalsReceived = new Counter({ name: 'orchestrator_signals_received_total', help: 'Valid enriched signals received, by agent', labelNames: ['agent'], registers: r });
     this.decisionsMade = new Counter({
       name: 'orchestrator_decisions_made_total',
@@ -85,6 +91,28 @@ export class WorkerMetrics {
       help: 'Signals given back for redelivery because their partition was moving, unowned or its owner did not answer',
       registers: r,
     });
+    this.deadLettersTruncated = new Counter({
+      name: 'orchestrator_dlq_truncated_total',
+      help: 'Dead letters whose payload was cut to fit the server max_payload (flagged truncated)',
+      registers: r,
+    });
+    this.duplicateAcks = new Counter({
+      name: 'orchestrator_publish_duplicate_acks_total',
+      help: 'Decision publishes JetStream answered "duplicate" (already stored by us or a previous owner), by kind (decision, channel)',
+      labelNames: ['kind'],
+      registers: r,
+    });
+    this.decisionsUnpublished = new Gauge({
+      name: 'orchestrator_decisions_unpublished',
+      help: 'Decisions whose publish failed and is being retried with backoff (never dropped)',
+      registers: r,
+    });
+    this.intakePaused = new Counter({
+      name: 'orchestrator_intake_paused_total',
+      help: 'Times intake stopped pulling because a bound was full, by bound',
+      labelNames: ['bound'],
+      registers: r,
+    });
     if (openPerPartition !== undefined) {
       new Gauge({
         name: 'orchestrator_open_correlations',
@@ -103,5 +131,38 @@ export class WorkerMetrics {
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
       registers: r,
     });
+  }
+
+  /** Counts a signal taken in; its agent label is one of a bounded set (the rest: "other"). */
+  countSignal(agent: string): void {
+    this.signalsReceived.inc({ agent: this.agentLabels.of(agent) });
+  }
+}
+
+export interface AgentLabelBound {
+  /** Agents always labelled by name: required, allowed and configured ones. */
+  known: readonly string[];
+  /** Other agents labelled by name at most; later ones count as "other". */
+  maxOthers: number;
+}
+
+/**
+ * Bounded label values for `agent`: a label series lives for the process, so an agent name chosen by
+ * whoever publishes must not create them without limit.
+ */
+export class AgentLabels {
+  private readonly named: Set<string>;
+  private others = 0;
+
+  constructor(private readonly bound: AgentLabelBound) {
+    this.named = new Set(bound.known);
+  }
+
+  of(agent: string): string {
+    if (this.named.has(agent)) return agent;
+    if (this.others >= this.bound.maxOthers) return 'other';
+    this.others += 1;
+    this.named.add(agent);
+    return agent;
   }
 }

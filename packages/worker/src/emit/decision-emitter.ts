@@ -1,4 +1,4 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { Lock } from 'redlock';
 import { DECISION_SUBJECT, channelSubject } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
@@ -19,24 +19,68 @@ export interface EmitterDeps {
   /** Called once a correlation is closed for good (published, or found already published). */
   onClosed: (job: DecisionJob, outcome: 'published' | 'already_published' | 'fenced') => void;
   retryDelayMs?: number;
+  /** Longest wait between two publish retries (the backoff doubles up to it). */
+  maxRetryDelayMs?: number;
+  /** Done-markers kept while Redis is down at most; when full, deciding stops (see `blocked`). */
+  maxUnsyncedDone?: number;
 }
 
 /**
+ * The Nats-Msg-Id of a decision is its corr_id (as it always was: consumers may rely on it). A
+ * channel copy's id is `<corr_id> <channel>`: a corr_id never holds a space (printable ASCII without
+ * spaces, contracts/signal.ts), so no channel copy's id can equal a decision's id, and the first space
+ * tells corr_id and channel apart, so two copies' ids differ too. (It used to be `<corr_id>:<channel>`,
+ * which a corr_id holding ':' could collide with.)
+ */
+export function channelMsgId(corrId: string, channel: string): string {
+  return `${corrId} ${channel}`;
+}
+
+/** After this long unpublished, a decision is logged as stuck (and again at each such interval). */
+const STUCK_LOG_MS = 30_000;
+
+/**
  * The guarded emit path: claim (epoch fence + done-marker in one Lua script) → publish on JetStream
- * with Nats-Msg-Id = corr_id (and corr_id:channel for fan-out) → mark published. A fenced claim is
+ * with Nats-Msg-Id = corr_id (and channelMsgId for fan-out) → mark published. A fenced claim is
  * counted and never published. Without Redis the claim is skipped (degraded) and the Nats-Msg-Id
  * duplicate window is what keeps the decision single; the done-markers are written when Redis returns.
- * A failed publish is retried with the same bytes until it succeeds or the process stops.
+ * A failed publish is retried with the same bytes, with a doubling backoff, until it succeeds or the
+ * process stops; the orchestrator_decisions_unpublished gauge and a log line say while it is stuck.
  */
 export class DecisionEmitter {
   private readonly retry: DecisionJob[] = [];
   private readonly unsyncedDone = new Map<string, { corrId: string; partition: number; agents: string[] }>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private failingSince: number | undefined;
+  private lastStuckLog = 0;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
 
-  constructor(private readonly deps: EmitterDeps) {}
+  constructor(private readonly deps: EmitterDeps) {
+    this.retryDelay = deps.retryDelayMs ?? 500;
+  }
+
+  /**
+   * Whether deciding must stop for now: the done-markers kept while Redis is down (plus decisions in
+   * flight, which may add theirs) reached their bound. Forgetting one could let a later owner decide
+   * that correlation again once the Nats-Msg-Id window has passed, so the worker stops instead
+   * (backpressure) until Redis takes them.
+   */
+  get blocked(): boolean {
+    return this.unsyncedDone.size + this.inFlight >= (this.deps.maxUnsyncedDone ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Decisions whose publish failed, waiting for their next try. */
+  get unpublishedCount(): number {
+    return this.retry.length;
+  }
+
+  /** Done-markers waiting for Redis. */
+  get unsyncedCount(): number {
+    return this.unsyncedDone.size;
+  }
 
   /** Decisions being claimed or published right now, plus those waiting to be retried. */
   get pending(): number {
@@ -156,10 +200,11 @@ export class DecisionEmitter {
         published.push(job);
       } else {
         this.deps.metrics.publishFailures.inc();
-        if (this.retry.length === 0) this.deps.log.warn({ err: r.reason, corr_id: job.corr.corrId }, 'decision publish failed; will retry');
+        if (this.retry.length === 0 && this.failingSince === undefined) this.deps.log.warn({ err: r.reason, corr_id: job.corr.corrId }, 'decision publish failed; will retry');
         this.retry.push(job);
       }
     });
+    this.noteRetries(results.some((r) => r.status === 'rejected'), results.find((r) => r.status === 'rejected'));
     if (this.retry.length > 0) this.scheduleRetry();
     if (published.length > 0) await this.markPublished(published);
   }
@@ -168,11 +213,45 @@ export class DecisionEmitter {
     const data = encodeDecision(job);
     const { js } = this.deps;
     const corrId = job.corr.corrId;
-    const sends = [js.publish(DECISION_SUBJECT, data, { msgID: corrId })];
+    const sends = [js.publish(DECISION_SUBJECT, data, { msgID: corrId }).then((ack) => this.checkAck(ack, 'decision', corrId))];
     for (const channel of job.decision.channels) {
-      sends.push(js.publish(channelSubject(channel), data, { msgID: `${corrId}:${channel}` }));
+      sends.push(js.publish(channelSubject(channel), data, { msgID: channelMsgId(corrId, channel) }).then((ack) => this.checkAck(ack, 'channel', corrId)));
     }
     await Promise.all(sends);
+  }
+
+  /**
+   * A "duplicate" PubAck means JetStream already holds a message with this Nats-Msg-Id in its window:
+   * this same decision, published by us (a retry whose first ack was lost) or by a previous owner of
+   * the partition (which died before marking it published). Ids are unambiguous (channelMsgId), so it
+   * cannot be another decision's: the decision is on the stream and is marked published. Counted, so
+   * that many of them (owners racing) are visible.
+   */
+  private checkAck(ack: PubAck, kind: 'decision' | 'channel', corrId: string): void {
+    if (!ack.duplicate) return;
+    this.deps.metrics.duplicateAcks.inc({ kind });
+    this.deps.log.debug({ corr_id: corrId, kind, stream: ack.stream, seq: ack.seq }, 'decision already on the stream (duplicate ack)');
+  }
+
+  /** Keeps the unpublished gauge, the backoff and the "stuck" log line in step with the retries. */
+  private noteRetries(failed: boolean, sample: PromiseSettledResult<void> | undefined): void {
+    this.deps.metrics.decisionsUnpublished.set(this.retry.length);
+    const now = Date.now();
+    if (!failed) {
+      if (this.retry.length === 0 && this.failingSince !== undefined) {
+        this.deps.log.info({ unpublished_ms: now - this.failingSince }, 'decision publishes succeed again');
+        this.failingSince = undefined;
+        this.retryDelay = this.deps.retryDelayMs ?? 500;
+      }
+      return;
+    }
+    if (this.failingSince === undefined) this.failingSince = now;
+    else this.retryDelay = Math.min(this.retryDelay * 2, this.deps.maxRetryDelayMs ?? 10_000);
+    if (now - this.failingSince >= STUCK_LOG_MS && now - this.lastStuckLog >= STUCK_LOG_MS) {
+      this.lastStuckLog = now;
+      const err = sample?.status === 'rejected' ? (sample.reason as unknown) : undefined;
+      this.deps.log.error({ err, unpublished: this.retry.length, stuck_ms: now - this.failingSince }, 'decisions stuck unpublished; retrying with backoff');
+    }
   }
 
   private async markPublished(jobs: DecisionJob[]): Promise<void> {
@@ -219,7 +298,7 @@ export class DecisionEmitter {
           this.inFlight -= jobs.length;
           if (this.pending === 0) this.notifyIdle();
         });
-    }, this.deps.retryDelayMs ?? 500);
+    }, this.retryDelay);
   }
 
   private notifyIdle(): void {

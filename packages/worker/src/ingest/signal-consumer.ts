@@ -14,8 +14,11 @@ export interface SignalConsumerOptions {
   log: Logger;
   /** Processes one batch; batches are handed over one at a time, in order. */
   handle: (batch: JsMsg[]) => Promise<void>;
-  /** Resolves when the worker can take more work (backpressure: we stop pulling while it waits). */
-  capacity: () => Promise<void> | undefined;
+  /**
+   * Resolves when the worker can take more work (backpressure: we stop pulling while it waits).
+   * `inHand` is messages received and not yet handled, which the bounds must count in advance.
+   */
+  capacity: (inHand: number) => Promise<void> | undefined;
 }
 
 /**
@@ -32,6 +35,8 @@ export class SignalConsumer {
   private flushScheduled = false;
   private processing: Promise<void> = Promise.resolve();
   private queuedBatches = 0;
+  /** Received and not yet through the handler. */
+  private inHand = 0;
 
   constructor(private readonly o: SignalConsumerOptions) {}
 
@@ -62,13 +67,14 @@ export class SignalConsumer {
         this.messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: PULL_EXPIRES_MS });
         for await (const msg of this.messages) {
           this.batch.push(msg);
+          this.inHand += 1;
           if (this.batch.length >= this.o.maxBatch) this.flush();
           else if (!this.flushScheduled) {
             this.flushScheduled = true;
             setImmediate(() => this.flush());
           }
           if (this.queuedBatches >= 2) await this.processing;
-          const wait = this.o.capacity();
+          const wait = this.o.capacity(this.inHand);
           if (wait !== undefined) await wait;
         }
       } catch (err) {
@@ -95,6 +101,7 @@ export class SignalConsumer {
       })
       .finally(() => {
         this.queuedBatches -= 1;
+        this.inHand -= batch.length;
       });
   }
 }

@@ -41,8 +41,12 @@ function setup(owned: Map<number, number>) {
   const store = {
     storeSignals: vi.fn(async (items: readonly SignalToStore[]): Promise<StoreVerdict[]> => items.map(() => ({ kind: 'stored' }))),
     loadOpen: vi.fn(async (): Promise<StoredCorrelation[]> => []),
+    // resume() reads pages; here one page: what loadOpen answers.
+    async *loadOpenPages(): AsyncGenerator<StoredCorrelation[]> {
+      yield await store.loadOpen();
+    },
   };
-  const queue = { enqueue: vi.fn(), drain: vi.fn() };
+  const queue = { enqueue: vi.fn(), drain: vi.fn(), capacity: vi.fn((): Promise<void> | undefined => undefined) };
   const counter = { inc: vi.fn() };
   const flags = { redis: true };
   const sync = new CorrelationSync({

@@ -3,7 +3,7 @@ import type { Logger } from '@at-orchestrator/runtime';
 import type { Correlations } from '../fanin/correlations.js';
 import type { OpenCorrelation } from '../fanin/fan-in-buffer.js';
 import type { WorkerMetrics } from '../metrics.js';
-import type { CorrelationStore, SignalToStore } from '../state/correlation-store.js';
+import type { CorrelationStore, SignalToStore, StoredCorrelation } from '../state/correlation-store.js';
 import type { DecisionQueue } from './decision-queue.js';
 
 /** What recovery asks of the partition owner and the emit path, in this order. */
@@ -24,11 +24,16 @@ export interface CorrelationSyncOptions {
   /** The epoch this worker owns the partition at, if it does. */
   ownedEpoch: (partition: number) => number | undefined;
   decisionTimeoutMs: number;
+  /** MAX_OPEN_CORRELATIONS: resumed pages wait for room under it. */
+  maxOpen?: number;
   metrics: WorkerMetrics;
   log: Logger;
 }
 
 const encoder = new TextEncoder();
+
+/** Correlations read from Redis per page when a partition is taken over. */
+const PAGE_SIZE = 500;
 
 /**
  * The worker's memory and Redis kept in step: open correlations loaded from Redis when a partition is
@@ -50,21 +55,44 @@ export class CorrelationSync {
 
   /**
    * Loads the open correlations of partitions from Redis, deadlines included (only those `only`
-   * names, when given). A partition no longer ours by the time Redis answered is left alone.
+   * names, when given), a page at a time: before each page it waits until the fan-in has room for
+   * it (MAX_OPEN_CORRELATIONS), so a big partition taken over neither fills memory nor overtakes the
+   * bound; the correlations already open time out and make room. A partition no longer ours by the
+   * time Redis answered is left alone.
    */
   async resume(partitions: number[], only?: ReadonlySet<string>): Promise<void> {
+    const { correlations, queue } = this.o;
+    const pageSize = Math.max(1, Math.min(PAGE_SIZE, this.o.maxOpen ?? PAGE_SIZE));
+    const counts = { resumed: 0, loaded: 0 };
+    const pages = this.o.store.loadOpenPages(partitions, only, pageSize);
+    for (;;) {
+      await this.roomFor(pageSize);
+      const next = await pages.next();
+      if (next.done === true) break;
+      this.resumePage(next.value, counts);
+      correlations.refreshActive();
+      queue.drain();
+    }
+    if (counts.loaded > 0) this.o.log.info(counts, 'resumed open correlations from redis');
+  }
+
+  private async roomFor(n: number): Promise<void> {
+    // capacity(k) waits while open + k >= max: room for n more is open + n <= max.
+    for (let wait = this.o.queue.capacity(n - 1); wait !== undefined; wait = this.o.queue.capacity(n - 1)) await wait;
+  }
+
+  private resumePage(loaded: StoredCorrelation[], counts: { resumed: number; loaded: number }): void {
     const { correlations, queue, ownedEpoch } = this.o;
     const { open, decided } = correlations;
-    const loaded = await this.o.store.loadOpen(partitions, only);
     const stored = loaded.filter((s) => ownedEpoch(s.partition) !== undefined);
-    let resumed = 0;
+    counts.loaded += stored.length;
     for (const s of stored) {
       let corr = open.get(s.corrId);
       if (corr === undefined) {
         if (decided.has(s.corrId)) continue;
         const firstSeen = s.deadlineMs - this.o.decisionTimeoutMs;
         corr = open.create(s.corrId, s.partition, firstSeen, s.deadlineMs);
-        resumed += 1;
+        counts.resumed += 1;
       }
       for (const payload of Object.values(s.signals)) {
         const parsed = parseSignal(encoder.encode(payload), Number.MAX_SAFE_INTEGER);
@@ -76,9 +104,6 @@ export class CorrelationSync {
         queue.enqueue(corr, !open.isReady(corr));
       }
     }
-    correlations.refreshActive();
-    if (stored.length > 0) this.o.log.info({ resumed, loaded: stored.length }, 'resumed open correlations from redis');
-    queue.drain();
   }
 
   /**

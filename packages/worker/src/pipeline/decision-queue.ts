@@ -11,6 +11,8 @@ export interface DecisionSink {
   emit(jobs: DecisionJob[]): Promise<void>;
   /** Decisions claimed or published right now, or waiting for a retry. */
   readonly pending: number;
+  /** True while the sink can take no more decisions (its own bound is full): deciding stops. */
+  readonly blocked?: boolean;
 }
 
 export interface DecisionQueueOptions {
@@ -22,6 +24,10 @@ export interface DecisionQueueOptions {
   bucket: TokenBucket;
   /** Ready plus emitting decisions at which intake pauses (backpressure). */
   maxPending: number;
+  /** Open correlations at which intake pauses (MAX_OPEN_CORRELATIONS); signals not yet taken in count too. */
+  maxOpen?: number;
+  /** Called when intake is paused by a bound (for the metric). */
+  onPause?: (bound: 'pending_decisions' | 'open_correlations' | 'unsynced_done') => void;
   /** The epoch a decision for a partition is claimed under; -1 when the partition is not ours. */
   decisionEpoch: (partition: number) => number;
   /** While false (draining), capacity never blocks: what was received must be able to finish. */
@@ -67,6 +73,8 @@ export class DecisionQueue {
   /** Decides what is ready, as fast as the rate limit allows, and hands the batch to the emit path. */
   drain(ignoreRateLimit = false): void {
     if (this.ready.length === 0) return;
+    // The emit path's own bound is full (done-markers waiting for Redis): wait, retried each tick.
+    if (this.o.sink.blocked === true && !ignoreRateLimit) return;
     const n = ignoreRateLimit ? this.ready.length : this.o.bucket.take(this.ready.length);
     if (n > 0) this.launch(this.ready.splice(0, n));
     if (this.ready.length > 0 && this.drainTimer === undefined) {
@@ -93,16 +101,30 @@ export class DecisionQueue {
     await Promise.allSettled([...this.emits]);
   }
 
-  /** Backpressure: undefined when there is room, else a promise that resolves when there is. */
-  capacity(): Promise<void> | undefined {
-    if (this.pending < this.o.maxPending || !this.o.accepting()) return undefined;
+  /**
+   * Backpressure: undefined when there is room, else a promise that resolves when there is.
+   * `inHand` is signals pulled but not yet taken in: each may open a correlation, so they count
+   * against MAX_OPEN_CORRELATIONS before they are in the fan-in.
+   */
+  capacity(inHand = 0): Promise<void> | undefined {
+    const full = this.fullBound(inHand);
+    if (full === undefined || !this.o.accepting()) return undefined;
+    this.o.onPause?.(full);
     return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /** Which bound is full, if any. */
+  fullBound(inHand = 0): 'pending_decisions' | 'open_correlations' | 'unsynced_done' | undefined {
+    if (this.pending >= this.o.maxPending) return 'pending_decisions';
+    if (this.o.maxOpen !== undefined && this.o.correlations.open.size + inHand >= this.o.maxOpen) return 'open_correlations';
+    if (this.o.sink.blocked === true) return 'unsynced_done';
+    return undefined;
   }
 
   /** Lets waiting intake go on when there is room again, or when the worker stops accepting. */
   wake(): void {
     if (this.capacityWaiters.length === 0) return;
-    if (this.pending >= this.o.maxPending && this.o.accepting()) return;
+    if (this.fullBound() !== undefined && this.o.accepting()) return;
     const waiters = this.capacityWaiters;
     this.capacityWaiters = [];
     for (const w of waiters) w();
@@ -119,7 +141,13 @@ export class DecisionQueue {
   private expireDeadlines(): void {
     const { correlations } = this.o;
     const expired = correlations.open.takeExpired(Date.now());
-    if (expired.length === 0) return;
+    // Correlations also leave the fan-in where nobody wakes intake (a partition given up, a fenced
+    // store); the tick lets paused intake see the room, and retries decisions a blocked sink held.
+    if (expired.length === 0) {
+      if (this.ready.length > 0 && this.drainTimer === undefined) this.drain();
+      this.wake();
+      return;
+    }
     for (const corr of expired) this.ready.push({ corr, atDeadline: true });
     correlations.refreshActive();
     this.drain();

@@ -13,6 +13,8 @@ export interface Inbound {
   payload: string;
   partition: number;
   source: SignalSource;
+  /** Dead-letters the signal with a reason and settles its source (acked once the letter is stored). */
+  reject: (reason: string, detail: string) => Promise<void>;
 }
 
 /** The ownership facts intake writes under (PartitionOwner). */
@@ -29,6 +31,8 @@ export interface IntakeOptions {
   store: CorrelationStore;
   redisAvailable: () => boolean;
   epochs: WriteEpochs;
+  /** MAX_AGENTS_PER_CORRELATION: a signal from one more agent goes to the DLQ (too_many_agents). */
+  maxAgentsPerCorrelation: number;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -75,13 +79,19 @@ export class Intake {
     const pending: Pending[] = [];
     const late: Late[] = [];
     const touched = new Set<OpenCorrelation>();
+    const rejected: Array<Promise<void>> = [];
 
-    for (const { signal, payload, partition, source } of items) {
+    for (const { signal, payload, partition, source, reject } of items) {
       const corrId = signal.corr_id;
       const agent = signal.agent_name;
       // Counted where the signal is taken in (its partition's owner), once per delivery taken.
-      metrics.signalsReceived.inc({ agent });
+      metrics.countSignal(agent);
       let corr = open.get(corrId);
+      if (corr !== undefined && corr.agentCount >= this.o.maxAgentsPerCorrelation && corr.signals[agent] === undefined) {
+        // A correlation's memory grows with its agents: one more than the bound is bad input.
+        rejected.push(reject('too_many_agents', `correlation ${corrId} already has ${corr.agentCount} agents (MAX_AGENTS_PER_CORRELATION)`));
+        continue;
+      }
       if (corr === undefined) {
         if (decided.has(corrId)) {
           this.lateOrDuplicate(source, corrId, agent, late, payload);
@@ -109,6 +119,7 @@ export class Intake {
     }
     correlations.refreshActive();
     queue.drain();
+    await Promise.all(rejected);
   }
 
   /** Writes new signals to Redis (one round trip) and settles them; holds them when Redis is down. */

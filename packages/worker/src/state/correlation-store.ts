@@ -163,45 +163,69 @@ export class CorrelationStore {
 
   /**
    * Loads the open correlations of partitions, with their deadlines, for a new owner; only those
-   * `only` names when given (their signals are read, no one else's).
+   * `only` names when given (their signals are read, no one else's). All pages at once: for tests
+   * and small partitions; the worker reads pages (loadOpenPages).
    */
   async loadOpen(partitions: readonly number[], only?: ReadonlySet<string>, chunk = 500): Promise<StoredCorrelation[]> {
-    const index = this.redis.pipeline();
-    for (const p of partitions) index.zrange(this.keys.open(p), 0, -1, 'WITHSCORES');
-    const lists = await execOrThrow(index);
-    const entries: Array<{ corrId: string; partition: number; deadlineMs: number }> = [];
-    lists.forEach((list, i) => {
-      const flat = list as string[];
-      for (let j = 0; j + 1 < flat.length; j += 2) {
-        if (only !== undefined && !only.has(flat[j]!)) continue;
-        entries.push({ corrId: flat[j]!, partition: partitions[i]!, deadlineMs: Number(flat[j + 1]) });
-      }
-    });
     const out: StoredCorrelation[] = [];
-    for (let start = 0; start < entries.length; start += chunk) {
-      const slice = entries.slice(start, start + chunk);
-      const pipeline = this.redis.pipeline();
-      for (const e of slice) {
-        pipeline.hgetall(this.keys.signals(e.corrId));
-        pipeline.get(this.keys.done(e.corrId));
-      }
-      const res = await execOrThrow(pipeline);
-      const published: typeof slice = [];
-      slice.forEach((e, i) => {
-        const signals = (res[i * 2] ?? {}) as Record<string, string>;
-        const done = res[i * 2 + 1] as string | null;
-        if (done !== null && parseDoneMarker(done).published) {
-          published.push(e);
-          return;
+    for await (const page of this.loadOpenPages(partitions, only, chunk)) out.push(...page);
+    return out;
+  }
+
+  /**
+   * The open correlations of partitions, a page (at most `pageSize` correlations) at a time: the
+   * index is walked with ZSCAN and a page's signals are read only when the caller asks for the next
+   * page, so a big partition is never in memory at once and the caller can wait for room between
+   * pages. ZSCAN returns every member present throughout the walk at least once (one may come twice:
+   * the caller already ignores a correlation it has); members removed meanwhile (decided) may be
+   * skipped, as they should.
+   */
+  async *loadOpenPages(partitions: readonly number[], only?: ReadonlySet<string>, pageSize = 500): AsyncGenerator<StoredCorrelation[]> {
+    let entries: Array<{ corrId: string; partition: number; deadlineMs: number }> = [];
+    for (const partition of partitions) {
+      const key = this.keys.open(partition);
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', pageSize);
+        cursor = next;
+        for (let j = 0; j + 1 < flat.length; j += 2) {
+          if (only !== undefined && !only.has(flat[j]!)) continue;
+          entries.push({ corrId: flat[j]!, partition, deadlineMs: Number(flat[j + 1]) });
         }
-        out.push({ ...e, signals, claimedNotPublished: done !== null });
-      });
-      if (published.length > 0) {
-        // Published but the index entry survived (the owner died between publish and cleanup).
-        const cleanup = this.redis.pipeline();
-        for (const e of published) cleanup.zrem(this.keys.open(e.partition), e.corrId);
-        await execOrThrow(cleanup);
+        while (entries.length >= pageSize) {
+          const page = entries.slice(0, pageSize);
+          entries = entries.slice(pageSize);
+          yield await this.readPage(page);
+        }
+      } while (cursor !== '0');
+    }
+    if (entries.length > 0) yield await this.readPage(entries);
+  }
+
+  /** Reads the signals and done-markers of one page; published leftovers leave the index. */
+  private async readPage(slice: Array<{ corrId: string; partition: number; deadlineMs: number }>): Promise<StoredCorrelation[]> {
+    const out: StoredCorrelation[] = [];
+    const pipeline = this.redis.pipeline();
+    for (const e of slice) {
+      pipeline.hgetall(this.keys.signals(e.corrId));
+      pipeline.get(this.keys.done(e.corrId));
+    }
+    const res = await execOrThrow(pipeline);
+    const published: typeof slice = [];
+    slice.forEach((e, i) => {
+      const signals = (res[i * 2] ?? {}) as Record<string, string>;
+      const done = res[i * 2 + 1] as string | null;
+      if (done !== null && parseDoneMarker(done).published) {
+        published.push(e);
+        return;
       }
+      out.push({ ...e, signals, claimedNotPublished: done !== null });
+    });
+    if (published.length > 0) {
+      // Published but the index entry survived (the owner died between publish and cleanup).
+      const cleanup = this.redis.pipeline();
+      for (const e of published) cleanup.zrem(this.keys.open(e.partition), e.corrId);
+      await execOrThrow(cleanup);
     }
     return out;
   }
