@@ -1,0 +1,95 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '@at-orchestrator/contracts';
+import { assertNoEviction, readMaxmemoryPolicy } from './redis-eviction.js';
+import { redisConnectionSettings, type RedisAccess } from './redis-options.js';
+
+const CERT = `-----BEGIN CERTIFICATE-----
+MIIBfDCCASGgAwIBAgIUDAKOc1j7J7NYU+Dwmyh8jmF+6e8wCgYIKoZIzj0EAwIw
+EjEQMA4GA1UEAwwHZml4dHVyZTAgFw0yNjEyMDYwMzI3MzNaGA8yMTI2MTExMjAz
+MjczM1owEjEQMA4GA1UEAwwHZml4dHVyZTBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABIWnkViWpjk7M6gtTUeMo9KjAJzlwKoTsb4P6oOhZ0jl9Sw3KSEaVOjJuS/9
+qdtFst7q8R5cfJ2xyOeJiupeDSejUzBRMB0GA1UdDgQWBBRp9YkTihmEViZkFSwz
+wKIvs6B0+jAfBgNVHSMEGDAWgBRp9YkTihmEViZkFSwzwKIvs6B0+jAPBgNVHRMB
+Af8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDiPe80yTeiipisPnUQiD+cHVhA
+qVuW3cIW1UJQbWXO0QIhAKysCHKJSxpPKL/k+3k4X1J+4FFCvgBQ4P7kEWTTmYPE
+-----END CERTIFICATE-----
+`;
+const KEY = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+
+const dir = mkdtempSync(join(tmpdir(), 'redis-options-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+function file(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+const none: RedisAccess = { username: undefined, password: undefined, tls: { caFile: undefined, certFile: undefined, keyFile: undefined } };
+
+describe('redis connection settings', () => {
+  it('REDIS_USERNAME/REDIS_PASSWORD are used when the URL has no credentials', () => {
+    expect(redisConnectionSettings('redis://h:6379', { ...none, username: 'orch', password: 'pw' })).toEqual({ username: 'orch', password: 'pw' });
+  });
+
+  it("the URL's credentials win (ioredis would let options override them)", () => {
+    expect(redisConnectionSettings('redis://me:url-pw@h:6379', { ...none, username: 'orch', password: 'pw' })).toEqual({});
+    expect(redisConnectionSettings('redis://:url-pw@h:6379', { ...none, password: 'pw' })).toEqual({});
+  });
+
+  it('rediss:// with CA and client certificate: each file is read again at every connect (rotation)', () => {
+    const caFile = file('ca.pem', CERT);
+    const tls = { caFile, certFile: file('c.pem', CERT), keyFile: file('c.key', KEY) };
+    const s = redisConnectionSettings('rediss://h:6380', { ...none, tls });
+    // What ioredis does at each connect: Object.assign into the tls.connect options.
+    expect(String(Object.assign({}, s.tls).ca)).toBe(CERT);
+    writeFileSync(caFile, `${CERT}\n`);
+    expect(String(Object.assign({}, s.tls).ca)).toBe(`${CERT}\n`);
+    expect(String(Object.assign({}, s.tls).key)).toBe(KEY);
+  });
+
+  it('TLS files with a redis:// URL are refused naming the variables', () => {
+    expect(() => redisConnectionSettings('redis://h:6379', { ...none, tls: { ...none.tls, caFile: file('ca2.pem', CERT) } })).toThrow(
+      /^REDIS_TLS_CA_FILE is set but REDIS_URL is not rediss:\/\//,
+    );
+    expect(() => redisConnectionSettings('redis://h:6379', { ...none, tls: { ...none.tls, caFile: file('ca3.pem', CERT) } }, 'REDLOCK_URLS')).toThrow(/REDLOCK_URLS is not rediss/);
+  });
+
+  it('a missing or unparsable file is a ConfigError naming the variable', () => {
+    expect(() => redisConnectionSettings('rediss://h:6380', { ...none, tls: { ...none.tls, caFile: join(dir, 'nope.pem') } })).toThrow(/^REDIS_TLS_CA_FILE=".*nope.pem" cannot be read: no such file/);
+    const bad = file('bad.key', 'not a key');
+    expect(() => redisConnectionSettings('rediss://h:6380', { ...none, tls: { ...none.tls, certFile: file('ok.pem', CERT), keyFile: bad } })).toThrow(
+      /^REDIS_TLS_KEY_FILE=".*bad.key" is not valid: expected a PEM private key/,
+    );
+  });
+});
+
+function fakeRedis(config: () => unknown, info = ''): Redis {
+  return {
+    config: async () => config(),
+    info: async () => info,
+  } as unknown as Redis;
+}
+
+describe('maxmemory-policy check', () => {
+  it('reads CONFIG GET, and INFO memory where an ACL forbids CONFIG', async () => {
+    expect(await readMaxmemoryPolicy(fakeRedis(() => ['maxmemory-policy', 'noeviction']))).toBe('noeviction');
+    const noperm = fakeRedis(() => {
+      throw new Error("NOPERM this user has no permissions to run the 'config|get' command");
+    }, '# Memory\r\nused_memory:1000\r\nmaxmemory_policy:volatile-lru\r\n');
+    expect(await readMaxmemoryPolicy(noperm)).toBe('volatile-lru');
+  });
+
+  it('noeviction passes; any evicting policy (volatile-* included: done-markers have a TTL) is refused saying what to set', async () => {
+    await expect(assertNoEviction(fakeRedis(() => ['maxmemory-policy', 'noeviction']))).resolves.toBeUndefined();
+    for (const policy of ['allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random', 'volatile-lfu']) {
+      const check = assertNoEviction(fakeRedis(() => ['maxmemory-policy', policy]));
+      await expect(check).rejects.toBeInstanceOf(ConfigError);
+      await expect(check).rejects.toThrow(new RegExp(`maxmemory-policy ${policy}, .*expected "maxmemory-policy noeviction"`));
+    }
+  });
+});
