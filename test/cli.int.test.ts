@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClusterKeys, ClusterSubjects, WorkerCommand, type WorkerHeartbeat } from '@at-orchestrator/contracts';
 import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
-import { CLI_MAIN, WorkerProcess } from './helpers/stack.js';
+import { CLI_MAIN, TEST_CLUSTER_SECRET, TEST_OPERATOR_TOKEN, WorkerProcess } from './helpers/stack.js';
 
 /**
  * The operator CLI against a running coordinator (the built bin, as a process) and small fake
@@ -38,7 +38,15 @@ afterAll(async () => {
   await redisServer?.dispose();
 });
 
-const env = (): Record<string, string> => ({ NATS_URL: nats.url, REDIS_URL: redisServer.url, REDIS_KEY_PREFIX: PREFIX, PARTITIONS: String(P), ...TIMING });
+const env = (): Record<string, string> => ({
+  NATS_URL: nats.url,
+  REDIS_URL: redisServer.url,
+  REDIS_KEY_PREFIX: PREFIX,
+  PARTITIONS: String(P),
+  CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+  OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
+  ...TIMING,
+});
 
 interface CliResult {
   code: number | null;

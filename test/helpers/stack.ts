@@ -10,6 +10,10 @@ import { isWarningLine, recordWarning } from './process-warnings.js';
 
 export const CLI_MAIN = new URL('../../packages/cli/dist/main.js', import.meta.url).pathname;
 
+/** The control plane's secrets of every test stack (test values, never used outside the tests). */
+export const TEST_CLUSTER_SECRET = 'test-cluster-secret-0123456789';
+export const TEST_OPERATOR_TOKEN = 'test-operator-token-0123456789';
+
 /** Private nats-server and redis-server for one test file. */
 export class Stack {
   private constructor(
@@ -37,6 +41,9 @@ export class Stack {
       LOG_LEVEL: 'warn',
       WORKER_ID: `w-${randomUUID().slice(0, 8)}`,
       SHUTDOWN_GRACE_SEC: '10',
+      // Coordinated workers and coordinators refuse to start without it (docs/security.md).
+      CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+      OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
       ...overrides,
     };
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '@at-orchestrator/local-servers';
@@ -28,6 +29,8 @@ export class WorkerTarget implements SystemUnderTest {
   private readonly services: Array<{ service: ChildService; port: number }> = [];
   private context: TargetContext | undefined;
   private nextId = 1;
+  /** Random per run: the processes of one run trust each other and nothing else. */
+  private readonly secrets = { cluster: randomBytes(24).toString('hex'), operator: randomBytes(24).toString('hex') };
 
   constructor(private readonly options: WorkerTargetOptions) {}
 
@@ -56,6 +59,9 @@ export class WorkerTarget implements SystemUnderTest {
         HTTP_PORT: String(port),
         WORKER_ID: `loadtest-${label}`,
         LOG_LEVEL: 'warn',
+        // One run's control-plane secrets, shared by its workers and coordinator (docs/security.md).
+        CLUSTER_SECRET: this.secrets.cluster,
+        OPERATOR_TOKEN: this.secrets.operator,
         ...this.options.env,
       },
       readyUrl: `http://127.0.0.1:${port}/ready`,

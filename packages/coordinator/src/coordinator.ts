@@ -1,6 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { OrchestratorConfig } from '@at-orchestrator/contracts';
+import { ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import {
+  ControlRefusals,
+  ControlSealer,
+  ControlVerifier,
   HealthServer,
   NatsLink,
   RedisLink,
@@ -70,14 +73,27 @@ export class Coordinator implements HealthSource {
   private readonly startedAt = Date.now();
   private httpPortNow: number | undefined;
   private stepDownReason: string | undefined;
+  /** Seal commands and tables; kept across terms, like the operator verifier's replay window. */
+  private readonly sealer: ControlSealer;
+  private readonly operatorVerifier: ControlVerifier;
+  private readonly refusals: ControlRefusals;
 
   constructor(private readonly options: CoordinatorOptions) {
     this.config = options.config;
     this.id = options.config.cluster.coordinatorId;
+    const { clusterSecrets, operatorToken } = options.config.security;
+    // Workers obey only sealed commands and tables (docs/security.md): a coordinator without the
+    // secret could lead but never be obeyed.
+    if (clusterSecrets.length === 0) {
+      throw new ConfigError('CLUSTER_SECRET is not set: a coordinator needs the cluster secret that seals control messages (at least 16 characters, the same on every worker and coordinator)');
+    }
+    this.sealer = new ControlSealer(clusterSecrets, this.id);
+    this.operatorVerifier = new ControlVerifier(operatorToken === undefined ? [] : [operatorToken]);
     this.log = options.log.child({ coordinator_id: this.id });
     this.keys = new CoordinatorKeys(options.config.redis.keyPrefix);
     this.registry = options.registry ?? createRegistry({ service: options.config.serviceName, role: 'coordinator', instance: this.id });
     this.metrics = new CoordinatorMetrics(this.registry);
+    this.refusals = new ControlRefusals(this.registry, this.log);
     this.metrics.clearLeaderGauges();
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
@@ -259,6 +275,9 @@ export class Coordinator implements HealthSource {
       metrics: this.metrics,
       coordinatorId: this.id,
       leaderEpoch: result.epoch,
+      sealer: this.sealer,
+      operatorVerifier: this.operatorVerifier,
+      refusals: this.refusals,
       onLost: (reason) => void this.stepDown(term, reason),
     });
     this.term = term;

@@ -8,6 +8,10 @@ import { CoordinatorKeys } from '../src/coordinator-keys.js';
 import { requestLeader } from '../src/control/leader-client.js';
 import { FakeWorker } from './fake-worker.js';
 
+/** The control plane's secrets in these tests: coordinators seal with them, `ask` signs as the operator. */
+export const CLUSTER_SECRET = 'coordinator-test-cluster-secret';
+export const OPERATOR_TOKEN = 'coordinator-test-operator-token';
+
 /** Short timings, as the integration tests use them. */
 export const TIMING = { HEARTBEAT_INTERVAL_MS: 100, WORKER_LEASE_MS: 600, LEADER_LEASE_MS: 600, REVOKE_TIMEOUT_MS: 1000 } as const;
 
@@ -51,6 +55,8 @@ export class ClusterHarness {
       HTTP_PORT: '0',
       LOG_LEVEL: 'warn',
       PARTITIONS: '12',
+      CLUSTER_SECRET: CLUSTER_SECRET,
+      OPERATOR_TOKEN: OPERATOR_TOKEN,
       ...Object.fromEntries(Object.entries(TIMING).map(([k, v]) => [k, String(v)])),
       ...overrides,
     });
@@ -94,7 +100,7 @@ export class ClusterHarness {
   }
 
   async ask(request: LeaderRequest, timeoutMs = 3_000): Promise<LeaderReply> {
-    const answer = await requestLeader(this.nc, request, timeoutMs);
+    const answer = await requestLeader(this.nc, request, timeoutMs, OPERATOR_TOKEN);
     if (answer.kind !== 'reply') throw new Error(answer.message);
     return answer.reply;
   }

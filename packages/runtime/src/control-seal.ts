@@ -30,19 +30,24 @@ export function keyId(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8);
 }
 
+/**
+ * The last sequence number handed out in this process. Shared by every sealer, so that two sealers
+ * under one sender name (a worker embedding a coordinator with the same id) never repeat a number.
+ */
+let lastSeq = 0;
+
 function mac(key: string, kind: ControlKind, subject: string, sender: string, seq: string, ts: string, body: Uint8Array): Buffer {
   return createHmac('sha256', key).update(`${VERSION}\n${kind}\n${subject}\n${sender}\n${seq}\n${ts}\n`).update(body).digest();
 }
 
 /**
  * Seals control messages with the current key (keys[0]): an HMAC-SHA256 over the kind, the subject it
- * is sent to, the sender, a sequence number, a timestamp and the body's bytes. The sequence starts at
- * the clock in microseconds and only grows, so it keeps growing across restarts.
+ * is sent to, the sender, a sequence number, a timestamp and the body's bytes. The sequence is at
+ * least the clock in microseconds and only grows, so it keeps growing across restarts.
  */
 export class ControlSealer {
   private readonly key: string;
   private readonly id: string;
-  private seq: number;
 
   constructor(
     keys: readonly string[],
@@ -54,15 +59,13 @@ export class ControlSealer {
     if (sender === '' || sender.length > MAX_SENDER_LENGTH || /\s/.test(sender)) throw new Error(`a control sealer needs a sender id without spaces (got ${JSON.stringify(sender)})`);
     this.key = key;
     this.id = keyId(key);
-    this.seq = this.now() * 1000;
   }
 
   /** The headers that prove this body was sent by us, to this subject, as this kind, now. */
   seal(kind: ControlKind, subject: string, body: Uint8Array): MsgHdrs {
-    // At least the clock in µs: a sealer built in the same millisecond as an earlier one under the
-    // same sender name (a restart, an embedded coordinator) still moves on.
-    this.seq = Math.max(this.seq + 1, this.now() * 1000);
-    const seq = String(this.seq);
+    // At least the clock in µs, so that a restarted sender starts above what it sent before.
+    lastSeq = Math.max(lastSeq + 1, this.now() * 1000);
+    const seq = String(lastSeq);
     const ts = String(this.now());
     const h = natsHeaders();
     h.set(SealHeaders.sender, this.sender);

@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { RedisKeys, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import type { Logger, NatsLink, RedisLink, Registry } from '@at-orchestrator/runtime';
+import { ControlRefusals, type Logger, type NatsLink, type RedisLink, type Registry } from '@at-orchestrator/runtime';
 import type { AssignmentView } from './cluster/assignment-view.js';
 import { ForwardLanes } from './cluster/forward-lanes.js';
 import { SignalForwarder } from './cluster/forwarder.js';
@@ -33,6 +33,8 @@ export interface DataPlane {
   router: SignalRouter;
   /** Coordinated workers only: requests to and from the owners of other partitions. */
   forwarder: SignalForwarder | undefined;
+  /** Counts and logs control messages refused for want of a valid seal (forwards, commands, tables). */
+  refusals: ControlRefusals;
   rulesWatch: { close(): Promise<void> } | undefined;
 }
 
@@ -135,7 +137,8 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
   });
   owner = partitions;
   intake = new Intake({ correlations, queue: decisions, store, redisAvailable, epochs: partitions, metrics, log });
-  const forwarder = d.ownership === 'coordinated' ? new SignalForwarder(d.nats.nc, config.workerId, log) : undefined;
+  const refusals = new ControlRefusals(d.registry, log);
+  const forwarder = d.ownership === 'coordinated' ? new SignalForwarder(d.nats.nc, config.workerId, log, { clusterSecrets: config.security.clusterSecrets, refusals }) : undefined;
   const lanes = new ForwardLanes({
     send: (to, items) => (forwarder === undefined ? Promise.resolve(items.map(() => 'retry' as const)) : forwarder.send(to, items)),
     ownerOf: (p) => view.ownerOf(p),
@@ -158,5 +161,5 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     log,
   });
   const rulesWatch = watchRules(config, d.engine, d.decider, { log, registry: d.registry });
-  return { js, store, emitter, dlq, owner: partitions, queue: decisions, intake, sync, lanes, router, forwarder, rulesWatch };
+  return { js, store, emitter, dlq, owner: partitions, queue: decisions, intake, sync, lanes, router, forwarder, refusals, rulesWatch };
 }

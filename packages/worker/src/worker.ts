@@ -1,4 +1,4 @@
-import { ClusterKeys, type OrchestratorConfig } from '@at-orchestrator/contracts';
+import { ClusterKeys, ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, type HealthReport, type Logger, type Registry } from '@at-orchestrator/runtime';
 import { AssignmentView } from './cluster/assignment-view.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
@@ -77,6 +77,11 @@ export class OrchestratorWorker {
 
   constructor(private readonly options: WorkerOptions) {
     const { config, log } = options;
+    // Commands, tables and forwards are sealed with it (docs/security.md): without one the worker
+    // could neither prove nor check anything, so it does not start.
+    if ((options.ownership ?? 'coordinated') === 'coordinated' && config.security.clusterSecrets.length === 0) {
+      throw new ConfigError('CLUSTER_SECRET is not set: a coordinated worker needs the cluster secret that seals control messages (at least 16 characters, the same on every worker and coordinator)');
+    }
     this.config = config;
     this.log = log;
     this.registry = options.registry ?? createRegistry({ service: config.serviceName, role: 'worker', instance: config.workerId });
@@ -244,6 +249,8 @@ export class OrchestratorWorker {
       heartbeatMs: config.cluster.heartbeatIntervalMs,
       leaseMs: config.cluster.workerLeaseMs,
       log,
+      clusterSecrets: config.security.clusterSecrets,
+      refusals: plane.refusals,
       handlers: {
         assign: (partitions) => plane.owner.assign(partitions),
         revoke: (partitions) => plane.owner.revoke(partitions),

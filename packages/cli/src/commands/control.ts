@@ -82,8 +82,11 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
       }
 
       let servers: readonly string[];
+      let operatorToken: string | undefined;
       try {
-        servers = loadConfig(process.env).nats.servers;
+        const config = loadConfig(process.env);
+        servers = config.nats.servers;
+        operatorToken = config.security.operatorToken;
       } catch (err) {
         if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
         throw err;
@@ -96,7 +99,8 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
         return fail(EXIT.unreachable, redactUrl((err as Error).message));
       }
       try {
-        const answer = await requestLeader(link.nc, request, timeoutMs);
+        // Signed with OPERATOR_TOKEN when set: actions need it, read-only commands do not.
+        const answer = await requestLeader(link.nc, request, timeoutMs, operatorToken);
         if (answer.kind === 'no-leader') return fail(EXIT.unreachable, answer.message);
         if (answer.kind === 'failed') return fail(EXIT.unreachable, `request to the leader failed: ${answer.message}`);
         const reply = answer.reply;

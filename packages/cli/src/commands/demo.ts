@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -84,6 +85,9 @@ export const demoCommand: Command = {
         REDIS_URL: redis.url,
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
         COORDINATOR: coordinatorCount > 0 ? 'off' : 'embedded',
+        // Fresh for each run and never printed: the demo's processes trust each other only.
+        CLUSTER_SECRET: randomBytes(24).toString('hex'),
+        OPERATOR_TOKEN: randomBytes(24).toString('hex'),
       };
       const start = async (name: string, args: string[], env: Record<string, string>): Promise<number> => {
         const httpPort = await freePort();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryLogger } from '@at-orchestrator/runtime';
-import { ControlError, answerLeaderRequest, type LeaderControl } from './control-api.js';
+import { ControlError, READ_ONLY_COMMANDS, answerLeaderRequest, type LeaderControl } from './control-api.js';
 
 function control(overrides: Partial<LeaderControl> = {}): LeaderControl & { calls: string[] } {
   const calls: string[] = [];
@@ -26,23 +26,24 @@ function control(overrides: Partial<LeaderControl> = {}): LeaderControl & { call
   };
 }
 const { log } = memoryLogger();
+const OPERATOR = { verified: true } as const;
 
 describe('answerLeaderRequest', () => {
   it('dispatches each command and wraps its data with the leader and its epoch', async () => {
     const c = control();
-    expect(await answerLeaderRequest(c, { cmd: 'status' }, log)).toEqual({ ok: true, leader: 'c1', leader_epoch: 7, data: { done: 'status' } });
-    await answerLeaderRequest(c, { cmd: 'drain', worker: 'w2' }, log);
-    await answerLeaderRequest(c, { cmd: 'move', partition: 3, worker: 'w1' }, log);
+    expect(await answerLeaderRequest(c, { cmd: 'status' }, log, OPERATOR)).toEqual({ ok: true, leader: 'c1', leader_epoch: 7, data: { done: 'status' } });
+    await answerLeaderRequest(c, { cmd: 'drain', worker: 'w2' }, log, OPERATOR);
+    await answerLeaderRequest(c, { cmd: 'move', partition: 3, worker: 'w1' }, log, OPERATOR);
     expect(c.calls).toEqual(['status', 'drain w2', 'move 3 w1']);
   });
 
   it('refuses malformed requests with BAD_REQUEST, naming what is wrong', async () => {
     const c = control();
-    expect(await answerLeaderRequest(c, undefined, log)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    expect(await answerLeaderRequest(c, { cmd: 'explode' }, log)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('cmd') } });
-    expect(await answerLeaderRequest(c, { cmd: 'drain' }, log)).toEqual({ ok: false, error: { code: 'BAD_REQUEST', message: 'drain needs a worker id' } });
-    expect(await answerLeaderRequest(c, { cmd: 'move', worker: 'w1' }, log)).toEqual({ ok: false, error: { code: 'BAD_REQUEST', message: 'move needs a partition number' } });
-    expect(await answerLeaderRequest(c, { cmd: 'move', partition: 1.5, worker: 'w1' }, log)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await answerLeaderRequest(c, undefined, log, OPERATOR)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await answerLeaderRequest(c, { cmd: 'explode' }, log, OPERATOR)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('cmd') } });
+    expect(await answerLeaderRequest(c, { cmd: 'drain' }, log, OPERATOR)).toEqual({ ok: false, error: { code: 'BAD_REQUEST', message: 'drain needs a worker id' } });
+    expect(await answerLeaderRequest(c, { cmd: 'move', worker: 'w1' }, log, OPERATOR)).toEqual({ ok: false, error: { code: 'BAD_REQUEST', message: 'move needs a partition number' } });
+    expect(await answerLeaderRequest(c, { cmd: 'move', partition: 1.5, worker: 'w1' }, log, OPERATOR)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     expect(c.calls).toEqual([]);
   });
 
@@ -55,7 +56,24 @@ describe('answerLeaderRequest', () => {
         throw new Error('boom');
       },
     });
-    expect(await answerLeaderRequest(c, { cmd: 'drain', worker: 'x' }, log)).toEqual({ ok: false, error: { code: 'NO_SUCH_WORKER', message: 'no such worker x' } });
-    expect(await answerLeaderRequest(c, { cmd: 'pause' }, log)).toEqual({ ok: false, error: { code: 'INTERNAL', message: 'pause failed: boom' } });
+    expect(await answerLeaderRequest(c, { cmd: 'drain', worker: 'x' }, log, OPERATOR)).toEqual({ ok: false, error: { code: 'NO_SUCH_WORKER', message: 'no such worker x' } });
+    expect(await answerLeaderRequest(c, { cmd: 'pause' }, log, OPERATOR)).toEqual({ ok: false, error: { code: 'INTERNAL', message: 'pause failed: boom' } });
+  });
+
+  it('refuses every action without the operator credential (UNAUTHORIZED, saying why) and still answers read-only commands', async () => {
+    const c = control();
+    const anonymous = { verified: false, why: 'the request is not signed' } as const;
+    for (const cmd of ['status', 'workers', 'partitions', 'plan'] as const) {
+      expect(await answerLeaderRequest(c, { cmd }, log, anonymous)).toMatchObject({ ok: true, data: { done: cmd } });
+    }
+    const actions = [{ cmd: 'drain', worker: 'w1' }, { cmd: 'move', partition: 1, worker: 'w1' }, { cmd: 'rebalance' }, { cmd: 'pause' }, { cmd: 'resume' }];
+    for (const request of actions) {
+      expect(await answerLeaderRequest(c, request, log, anonymous)).toEqual({
+        ok: false,
+        error: { code: 'UNAUTHORIZED', message: `${request.cmd} needs the operator credential: the request is not signed` },
+      });
+    }
+    expect(c.calls).toEqual(['status', 'workers', 'partitions', 'plan']);
+    expect([...READ_ONLY_COMMANDS].sort()).toEqual(['partitions', 'plan', 'status', 'workers']);
   });
 });

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { ClusterSubjects, LeaderRequest, type LeaderReply } from '@at-orchestrator/contracts';
-import type { Logger } from '@at-orchestrator/runtime';
+import type { ControlRefusals, ControlVerifier, Logger, RefusalReason } from '@at-orchestrator/runtime';
 import type { DrainData, MoveData, PartitionsData, PauseData, PlanData, RebalanceData, StatusData, WorkersData } from './control-data.js';
 
 /**
@@ -15,6 +15,7 @@ export type ControlErrorCode =
   | 'NO_ELIGIBLE_WORKER'
   | 'NOT_LEADER'
   | 'UNAVAILABLE'
+  | 'UNAUTHORIZED'
   | 'INTERNAL';
 
 export class ControlError extends Error {
@@ -42,8 +43,20 @@ export interface LeaderControl {
   resume(): Promise<PauseData>;
 }
 
-/** Answers one LeaderRequest (already JSON-decoded) with a LeaderReply. Never throws. */
-export async function answerLeaderRequest(control: LeaderControl, raw: unknown, log: Logger): Promise<LeaderReply> {
+/** Commands that only read: allowed without the operator credential. Every other one changes something. */
+export const READ_ONLY_COMMANDS: ReadonlySet<LeaderRequest['cmd']> = new Set(['status', 'workers', 'partitions', 'plan']);
+
+/**
+ * Whether a request carries the operator credential: its seal verified against OPERATOR_TOKEN, or
+ * why not (said in the UNAUTHORIZED message, never with a secret).
+ */
+export type OperatorProof = { readonly verified: true } | { readonly verified: false; readonly why: string };
+
+/**
+ * Answers one LeaderRequest (already JSON-decoded) with a LeaderReply. Never throws. Actions (drain,
+ * move, rebalance, pause, resume) need `operator` verified; read-only commands do not.
+ */
+export async function answerLeaderRequest(control: LeaderControl, raw: unknown, log: Logger, operator: OperatorProof): Promise<LeaderReply> {
   const parsed = LeaderRequest.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -51,6 +64,9 @@ export async function answerLeaderRequest(control: LeaderControl, raw: unknown, 
     return failure('BAD_REQUEST', `bad control request: ${where}: ${issue?.message ?? 'invalid'}`);
   }
   const request = parsed.data;
+  if (!operator.verified && !READ_ONLY_COMMANDS.has(request.cmd)) {
+    return failure('UNAUTHORIZED', `${request.cmd} needs the operator credential: ${operator.why}`);
+  }
   try {
     const data = await dispatch(control, request);
     return { ok: true, leader: control.coordinatorId, leader_epoch: control.leaderEpoch, data };
@@ -90,6 +106,17 @@ function required(value: string | undefined, message: string): string {
   return value;
 }
 
+const NO_TOKEN = 'this leader has no OPERATOR_TOKEN, so operator actions are disabled (read-only commands still work)';
+const WHY: Record<RefusalReason, string> = {
+  unsigned: 'the request is not signed (set OPERATOR_TOKEN to the coordinators\' value)',
+  malformed: 'the request\'s signature headers are malformed',
+  unknown_key: 'the request is signed with another token than the leader\'s OPERATOR_TOKEN',
+  bad_mac: 'the request\'s signature does not match it',
+  stale: 'the request\'s timestamp is more than 30 s from the leader\'s clock',
+  replay: 'the request was already received once (a replay)',
+  sender_mismatch: 'the request names another sender than its signature',
+};
+
 function failure(code: ControlErrorCode, message: string): LeaderReply {
   return { ok: false, error: { code, message } };
 }
@@ -106,6 +133,12 @@ export class ControlServer {
     private readonly nc: NatsConnection,
     private readonly control: LeaderControl,
     private readonly log: Logger,
+    private readonly auth: {
+      /** Checks seals against OPERATOR_TOKEN (none configured: nothing verifies). */
+      readonly verifier: ControlVerifier;
+      readonly refusals: ControlRefusals;
+      readonly tokenConfigured: boolean;
+    },
   ) {}
 
   start(): void {
@@ -123,7 +156,10 @@ export class ControlServer {
     } catch {
       raw = undefined;
     }
-    const reply = await answerLeaderRequest(this.control, raw, this.log);
+    const check = this.auth.verifier.verify('operator', msg.subject, msg.headers, msg.data);
+    const operator: OperatorProof = check.ok ? { verified: true } : { verified: false, why: this.auth.tokenConfigured ? WHY[check.reason] : NO_TOKEN };
+    const reply = await answerLeaderRequest(this.control, raw, this.log, operator);
+    if (!check.ok && !reply.ok && reply.error.code === 'UNAUTHORIZED') this.auth.refusals.refuse('operator', check.reason, check.sender ?? msg.subject);
     if (msg.reply === undefined || msg.reply === '') return;
     try {
       msg.respond(JSON.stringify(reply));

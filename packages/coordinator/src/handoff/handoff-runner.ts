@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { OrchestratorError, type PartitionState, type WorkerCommand } from '@at-orchestrator/contracts';
-import type { Logger } from '@at-orchestrator/runtime';
+import type { ControlSealer, Logger } from '@at-orchestrator/runtime';
 import type { PartitionMove } from '../assignment/index.js';
 import type { CoordinatorMetrics, HandoffOutcome } from '../metrics.js';
 import type { AssignmentStore } from '../table/assignment-store.js';
@@ -9,6 +9,8 @@ import { sendWorkerCommand, type CommandOutcome } from './worker-commands.js';
 
 export interface HandoffRunnerOptions {
   readonly nc: NatsConnection;
+  /** Seals every command with the cluster secret (docs/security.md). */
+  readonly sealer: ControlSealer;
   readonly store: AssignmentStore;
   readonly metrics: CoordinatorMetrics;
   readonly log: Logger;
@@ -187,7 +189,7 @@ export class HandoffRunner {
   }
 
   private command(workerId: string, command: WorkerCommand, signal = this.options.signal): Promise<CommandOutcome> {
-    return sendWorkerCommand(this.options.nc, workerId, command, this.options.revokeTimeoutMs, signal);
+    return sendWorkerCommand(this.options.nc, this.options.sealer, workerId, command, this.options.revokeTimeoutMs, signal);
   }
 
   private failed(command: WorkerCommand['type'], workerId: string, outcome: CommandOutcome): void {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ClusterSubjects, OrchestratorError, type OrchestratorConfig, type PartitionState, type WorkerHeartbeat } from '@at-orchestrator/contracts';
-import type { Logger, NatsLink } from '@at-orchestrator/runtime';
+import type { ControlRefusals, ControlSealer, ControlVerifier, Logger, NatsLink } from '@at-orchestrator/runtime';
 import { ControlServer } from '../control/control-api.js';
 import { IngestLag } from '../control/ingest-lag.js';
 import { TermControl } from '../control/term-control.js';
@@ -12,6 +12,8 @@ import { Membership, type LiveWorker } from '../membership/membership.js';
 import type { CoordinatorMetrics } from '../metrics.js';
 import { AssignmentStore } from '../table/assignment-store.js';
 import { OperatorSettings } from './operator-settings.js';
+
+const encoder = new TextEncoder();
 
 /** The full table goes out at least this often, so that a worker that missed a change catches up. */
 export const BROADCAST_EVERY_MS = 2_000;
@@ -25,6 +27,11 @@ export interface LeaderTermOptions {
   readonly metrics: CoordinatorMetrics;
   readonly coordinatorId: string;
   readonly leaderEpoch: number;
+  /** Seals commands and tables with the cluster secret; workers refuse what is not sealed. */
+  readonly sealer: ControlSealer;
+  /** Checks operator requests against OPERATOR_TOKEN (kept by the coordinator across terms, for replays). */
+  readonly operatorVerifier: ControlVerifier;
+  readonly refusals: ControlRefusals;
   /** The term found out it no longer leads (a fenced write): the coordinator steps down. */
   readonly onLost: (reason: string) => void;
 }
@@ -72,6 +79,7 @@ export class LeaderTerm implements TermView, TermCommands {
     this.settings = new OperatorSettings(options.redis, options.keys, config.partitions, log);
     this.runner = new HandoffRunner({
       nc: options.nats.nc,
+      sealer: options.sealer,
       store: this.store,
       metrics: options.metrics,
       log,
@@ -89,7 +97,11 @@ export class LeaderTerm implements TermView, TermCommands {
       keys: options.keys,
       log,
     });
-    this.control = new ControlServer(options.nats.nc, termControl, log);
+    this.control = new ControlServer(options.nats.nc, termControl, log, {
+      verifier: options.operatorVerifier,
+      refusals: options.refusals,
+      tokenConfigured: config.security.operatorToken !== undefined,
+    });
   }
 
   get tableVersion(): number {
@@ -286,7 +298,8 @@ export class LeaderTerm implements TermView, TermCommands {
     this.updateGauges();
     this.lastBroadcast = Date.now();
     try {
-      this.options.nats.nc.publish(ClusterSubjects.assignment, JSON.stringify(this.store.snapshot()));
+      const body = encoder.encode(JSON.stringify(this.store.snapshot()));
+      this.options.nats.nc.publish(ClusterSubjects.assignment, body, { headers: this.options.sealer.seal('assignment', ClusterSubjects.assignment, body) });
     } catch (err) {
       this.options.log.debug({ err }, 'assignment broadcast not sent');
     }

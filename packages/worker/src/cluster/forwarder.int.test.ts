@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ClusterSubjects, ForwardReply, type ForwardRequest } from '@at-orchestrator/contracts';
-import { memoryLogger } from '@at-orchestrator/runtime';
+import { ControlRefusals, ControlSealer, Registry, memoryLogger } from '@at-orchestrator/runtime';
 import { NatsServer } from '@at-orchestrator/local-servers';
 import { SignalForwarder, type ForwardItem } from './forwarder.js';
 
@@ -10,6 +10,9 @@ let ownerConn: NatsConnection;
 let senderConn: NatsConnection;
 const opened: SignalForwarder[] = [];
 let seq = 0;
+const SECRET = 'forwarder-test-secret-0123';
+/** Seals raw requests in these tests, as a genuine worker named "x" would. */
+const asX = new ControlSealer([SECRET], 'x');
 
 beforeAll(async () => {
   server = await NatsServer.start();
@@ -33,11 +36,25 @@ function pair(handle?: (req: ForwardRequest) => Promise<ForwardReply>, timeoutMs
   const ownerId = `owner-${seq}`;
   const owner = memoryLogger('debug');
   const sender = memoryLogger('debug');
-  const serving = new SignalForwarder(ownerConn, ownerId, owner.log);
-  const sending = new SignalForwarder(senderConn, `sender-${seq}`, sender.log, timeoutMs);
+  const ownerMetrics = new Registry();
+  const senderMetrics = new Registry();
+  const serving = new SignalForwarder(ownerConn, ownerId, owner.log, { clusterSecrets: [SECRET], refusals: new ControlRefusals(ownerMetrics, owner.log) });
+  const sending = new SignalForwarder(senderConn, `sender-${seq}`, sender.log, { clusterSecrets: [SECRET], refusals: new ControlRefusals(senderMetrics, sender.log) }, timeoutMs);
   opened.push(serving, sending);
   if (handle !== undefined) serving.serve(handle);
-  return { ownerId, serving, sending, ownerLines: owner.lines, senderLines: sender.lines };
+  return { ownerId, serving, sending, ownerLines: owner.lines, senderLines: sender.lines, ownerMetrics, senderMetrics };
+}
+
+/** orchestrator_control_refused_total of a registry, as `kind/reason` → count. */
+async function refusals(registry: Registry): Promise<Record<string, number>> {
+  const metric = registry.getSingleMetric('orchestrator_control_refused_total');
+  const values = metric === undefined ? [] : (await metric.get()).values;
+  return Object.fromEntries(values.map((v) => [`${String(v.labels.kind)}/${String(v.labels.reason)}`, v.value]));
+}
+
+/** A request to `subject` as worker "x" would send it: sealed. */
+function sealedRequest(subject: string, body: Uint8Array, timeout: number) {
+  return senderConn.request(subject, body, { timeout, headers: asX.seal('forward', subject, body) });
 }
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
@@ -65,7 +82,7 @@ describe('SignalForwarder', () => {
     await ownerConn.flush();
 
     // The reply itself, not a timeout: the owner says "retry" at once.
-    const raw = await senderConn.request(ClusterSubjects.forward(ownerId), encode({ from: 'x', signals: items('a', 'b') }), { timeout: 5_000 });
+    const raw = await sealedRequest(ClusterSubjects.forward(ownerId), encode({ from: 'x', signals: items('a', 'b') }), 5_000);
     expect(ForwardReply.parse(decode(raw.data)).verdicts).toEqual(['retry', 'retry']);
     expect(await sending.send(ownerId, items('a', 'b', 'c'))).toEqual(['retry', 'retry', 'retry']);
     expect(ownerLines.some((l) => l.includes('forward handler failed') && l.includes('redis gone'))).toBe(true);
@@ -87,8 +104,8 @@ describe('SignalForwarder', () => {
     await ownerConn.flush();
 
     const subject = ClusterSubjects.forward(ownerId);
-    await expect(senderConn.request(subject, encode('not json {'), { timeout: 300 })).rejects.toThrow();
-    await expect(senderConn.request(subject, encode({ from: 'x', signals: [{ partition: 'one' }] }), { timeout: 300 })).rejects.toThrow();
+    await expect(sealedRequest(subject, encode('not json {'), 300)).rejects.toThrow();
+    await expect(sealedRequest(subject, encode({ from: 'x', signals: [{ partition: 'one' }] }), 300)).rejects.toThrow();
     expect(ownerLines.filter((l) => l.includes('malformed forward request'))).toHaveLength(2);
 
     expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['stored', 'stored']);
@@ -143,5 +160,55 @@ describe('SignalForwarder', () => {
     serving.close();
     await ownerConn.flush();
     expect(await sending.send(ownerId, items('a'))).toEqual(['retry']);
+  });
+  it('serves no forward without a valid seal: unsigned, another key, replayed, or naming another worker than its from', async () => {
+    let served = 0;
+    const { ownerId, ownerMetrics } = pair(async (req) => {
+      served += 1;
+      return { verdicts: req.signals.map(() => 'stored'), table_version: 1 };
+    });
+    await ownerConn.flush();
+    const subject = ClusterSubjects.forward(ownerId);
+    const body = encode({ from: 'x', signals: items('a') });
+
+    await expect(senderConn.request(subject, body, { timeout: 300 })).rejects.toThrow();
+    const otherKey = new ControlSealer(['not-the-cluster-secret-42'], 'x');
+    await expect(senderConn.request(subject, body, { timeout: 300, headers: otherKey.seal('forward', subject, body) })).rejects.toThrow();
+    const genuine = asX.seal('forward', subject, body);
+    const first = await senderConn.request(subject, body, { timeout: 5_000, headers: genuine });
+    expect(ForwardReply.parse(decode(first.data)).verdicts).toEqual(['stored']);
+    await expect(senderConn.request(subject, body, { timeout: 300, headers: genuine })).rejects.toThrow();
+    const posing = encode({ from: 'someone-else', signals: items('a') });
+    await expect(senderConn.request(subject, posing, { timeout: 300, headers: asX.seal('forward', subject, posing) })).rejects.toThrow();
+
+    expect(served).toBe(1);
+    expect(await refusals(ownerMetrics)).toEqual({ 'forward/unsigned': 1, 'forward/unknown_key': 1, 'forward/replay': 1, 'forward/sender_mismatch': 1 });
+  });
+
+  it('takes no verdict from a reply the owner did not seal for this request: retry for every signal, counted', async () => {
+    seq += 1;
+    const ownerId = `raw-owner-${seq}`;
+    const impostor = new ControlSealer([SECRET], `impostor-${seq}`);
+    const owner = new ControlSealer([SECRET], ownerId);
+    const answers = [
+      (_inbox: string, b: Uint8Array) => ({ body: b, headers: undefined }),
+      (inbox: string, b: Uint8Array) => ({ body: b, headers: impostor.seal('forward-reply', inbox, b) }),
+      (_inbox: string, b: Uint8Array) => ({ body: b, headers: owner.seal('forward-reply', '_INBOX.another.request', b) }),
+    ];
+    let n = 0;
+    const sub = ownerConn.subscribe(ClusterSubjects.forward(ownerId), {
+      callback: (_err, msg) => {
+        const answer = answers[n++ % answers.length]!(msg.reply ?? '', encode({ verdicts: ['stored', 'stored'], table_version: 1 }));
+        msg.respond(answer.body, { headers: answer.headers });
+      },
+    });
+    try {
+      await ownerConn.flush();
+      const { sending, senderMetrics } = pair(undefined, 1_000);
+      for (let i = 0; i < answers.length; i++) expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['retry', 'retry']);
+      expect(await refusals(senderMetrics)).toEqual({ 'forward-reply/unsigned': 1, 'forward-reply/sender_mismatch': 1, 'forward-reply/bad_mac': 1 });
+    } finally {
+      sub.unsubscribe();
+    }
   });
 });

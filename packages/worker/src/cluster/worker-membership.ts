@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Redis } from 'ioredis';
 import {
   AssignmentTable,
@@ -10,7 +10,7 @@ import {
   type WorkerCommandReply,
   type WorkerHeartbeat,
 } from '@at-orchestrator/contracts';
-import type { Logger } from '@at-orchestrator/runtime';
+import { ControlVerifier, type ControlRefusals, type Logger } from '@at-orchestrator/runtime';
 
 export interface MembershipHandlers {
   assign(partitions: Array<{ partition: number; epoch: number }>): Promise<number[]>;
@@ -22,11 +22,14 @@ export interface MembershipHandlers {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * The worker's side of the cluster protocol (docs/cluster.md): heartbeats into Redis with a lease,
  * answers the leader's assign / revoke / shutdown commands, follows the assignment broadcasts.
- * Commands from a leader older than the newest one seen are refused.
+ * Every command and table must carry a valid seal (docs/security.md, "The control plane"), checked
+ * before anything in it is read: a leader epoch is public, so only a verified message may raise ours.
+ * Commands from a leader older than the newest verified one are refused.
  */
 export class WorkerMembership {
   private timer: NodeJS.Timeout | undefined;
@@ -34,6 +37,7 @@ export class WorkerMembership {
   private highestLeaderEpoch = 0;
   private readonly startedAt = new Date().toISOString();
   private closed = false;
+  private readonly verifier: ControlVerifier;
 
   constructor(
     private readonly o: {
@@ -47,8 +51,13 @@ export class WorkerMembership {
       leaseMs: number;
       log: Logger;
       handlers: MembershipHandlers;
+      /** CLUSTER_SECRET first, then CLUSTER_SECRET_PREVIOUS during a rollover. */
+      clusterSecrets: readonly string[];
+      refusals: ControlRefusals;
     },
-  ) {}
+  ) {
+    this.verifier = new ControlVerifier(o.clusterSecrets);
+  }
 
   async start(): Promise<void> {
     const { nc, workerId, log, handlers } = this.o;
@@ -56,6 +65,11 @@ export class WorkerMembership {
       nc.subscribe(ClusterSubjects.worker(workerId), {
         callback: (err, msg) => {
           if (err !== null) return;
+          if (!this.verified('worker-command', msg)) {
+            // Answered, so that a leader with the wrong secret says why; the reply carries no state.
+            msg.respond(encoder.encode(JSON.stringify({ ok: false, partitions: [], error: 'refused: the command carries no valid seal' } satisfies WorkerCommandReply)));
+            return;
+          }
           void this.onCommand(msg.data).then(
             (reply) => msg.respond(encoder.encode(JSON.stringify(reply))),
             (e: unknown) => {
@@ -68,6 +82,7 @@ export class WorkerMembership {
       nc.subscribe(ClusterSubjects.assignment, {
         callback: (err, msg) => {
           if (err !== null) return;
+          if (!this.verified('assignment', msg)) return;
           try {
             const table = AssignmentTable.parse(msg.json());
             this.highestLeaderEpoch = Math.max(this.highestLeaderEpoch, table.leader_epoch);
@@ -132,8 +147,16 @@ export class WorkerMembership {
     }
   }
 
+  /** Whether `msg` carries a valid seal for its subject; a refusal is counted and logged once per source. */
+  private verified(kind: 'worker-command' | 'assignment', msg: Msg): boolean {
+    const result = this.verifier.verify(kind, msg.subject, msg.headers, msg.data);
+    if (result.ok) return true;
+    this.o.refusals.refuse(kind, result.reason, result.sender ?? msg.subject);
+    return false;
+  }
+
   private async onCommand(data: Uint8Array): Promise<WorkerCommandReply> {
-    const parsed = WorkerCommand.safeParse(JSON.parse(new TextDecoder().decode(data)));
+    const parsed = WorkerCommand.safeParse(JSON.parse(decoder.decode(data)));
     if (!parsed.success) return { ok: false, partitions: [], error: 'malformed command' };
     const cmd = parsed.data;
     if (cmd.leader_epoch < this.highestLeaderEpoch) {
