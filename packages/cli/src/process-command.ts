@@ -53,6 +53,14 @@ export async function runProcess(
   try {
     await parts.start();
   } catch (err) {
+    // A credential file that does not parse, TLS required of a plaintext server, an evicting Redis:
+    // configuration found while starting, the same exit 2 and one line as a bad variable.
+    if (err instanceof ConfigError) {
+      log.fatal(err.message);
+      process.stderr.write(`at-orchestrator: invalid configuration: ${err.message}\n`);
+      await parts.close().catch(() => undefined);
+      return 2;
+    }
     const message = err instanceof OrchestratorError ? err.message : redactUrl(String((err as Error).message ?? err));
     log.fatal({ err }, `${name} failed to start`);
     process.stderr.write(`at-orchestrator: ${name} failed to start: ${message}\n`);

@@ -168,9 +168,10 @@ export class Coordinator implements HealthSource {
 
   private async connectAndElect(): Promise<void> {
     try {
-      this.nats = await NatsLink.connect({ servers: this.config.nats.servers, name: `coordinator-${this.id}`, log: this.log });
+      this.nats = await NatsLink.connect({ servers: this.config.nats.servers, auth: this.config.nats.auth, name: `coordinator-${this.id}`, log: this.log });
       this.redis = new RedisLink(this.config.redis.url, this.log, {
         name: `coordinator-${this.id}`,
+        access: this.config.redis,
         // A command slower than a third of the lease would make renewals late: fail it instead.
         commandTimeoutMs: Math.max(250, Math.floor(this.config.cluster.leaderLeaseMs / 3)),
       });

@@ -1,2 +1,2 @@
 export { findServerBinary, serverVersion, type ServerBinary } from './binaries.js';
-export { freePort, LocalServer, NatsServer, RedisServer, type NatsServerOptions, type ServerOptions } from './servers.js';
+export { freePort, LocalServer, NatsServer, RedisServer, type NatsServerOptions, type RedisServerOptions, type ServerOptions } from './servers.js';

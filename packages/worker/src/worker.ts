@@ -1,5 +1,5 @@
 import { ClusterKeys, ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, type HealthReport, type Logger, type Registry } from '@at-orchestrator/runtime';
+import { HealthServer, NatsLink, RedisLink, assertNoEviction, createRegistry, ensureJetStreamTopology, type HealthReport, type Logger, type Registry } from '@at-orchestrator/runtime';
 import { AssignmentView } from './cluster/assignment-view.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
 import { assembleDataPlane, type DataPlane } from './data-plane.js';
@@ -37,6 +37,11 @@ export interface WorkerOptions {
   ownership?: 'coordinated' | 'self';
   /** Called when the leader asks this worker to shut down (after a drain). */
   onShutdownRequested?: () => void;
+  /**
+   * Called when a configuration problem shows only once running: a Redis first reached after start
+   * whose maxmemory-policy can evict (docs/security.md). Without it the worker closes itself.
+   */
+  onConfigRefused?: (err: ConfigError) => void;
   /**
    * Tests only: decision threads misbehave on the corr_ids of TEST_HOOKS (crash, throw, hang), so
    * that the worker's handling of a failing pool can be tested end to end. Never set from the
@@ -183,11 +188,13 @@ export class OrchestratorWorker {
       this.http = new HealthServer(this, this.registry, log);
       this.httpPort = await this.http.start(config.httpPort);
     }
-    this.nats = await NatsLink.connect({ servers: config.nats.servers, name, log });
+    this.nats = await NatsLink.connect({ servers: config.nats.servers, auth: config.nats.auth, name, log });
     await ensureJetStreamTopology(this.nats.nc, config, log);
-    this.redis = new RedisLink(config.redis.url, log, { name });
+    this.redis = new RedisLink(config.redis.url, log, { name, access: config.redis });
     // REDLOCK_URLS names independent masters for the correlation lock; by default the state Redis.
-    this.redlockLinks = config.redis.redlockUrls.map((url, i) => new RedisLink(url, log, { name: `${name}:redlock${i}` }));
+    this.redlockLinks = config.redis.redlockUrls.map(
+      (url, i) => new RedisLink(url, log, { name: `${name}:redlock${i}`, access: config.redis, variable: 'REDLOCK_URLS' }),
+    );
     await Promise.all(this.redlockLinks.map((l) => l.start()));
     const plane = (this.plane = assembleDataPlane({
       config,
@@ -214,14 +221,31 @@ export class OrchestratorWorker {
       });
     redis.onAvailability((up) => {
       this.metrics.degraded.set(up ? 0 : 1);
-      if (up) void recover();
+      if (up) {
+        void policyChecked().then(recover, (err: unknown) => {
+          if (err instanceof ConfigError && !startAwaitsPolicy) this.refuseConfig(err);
+        });
+      }
     });
     const redisUp = await redis.start();
     this.metrics.degraded.set(redisUp ? 0 : 1);
-    if (redisUp) await recover();
+    if (redisUp) {
+      startAwaitsPolicy = true;
+      await policyChecked();
+      await recover();
+    }
     else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
 
     if ((this.options.ownership ?? 'coordinated') === 'coordinated') await this.joinCluster(this.nats, redis, plane);
+    // An evicting maxmemory-policy could drop done-markers or epochs: checked once, when Redis is
+    // first reached (at start, or later when it was down at start); nothing is recovered before.
+    let policyCheck: Promise<void> | undefined;
+    let startAwaitsPolicy = false;
+    const policyChecked = (): Promise<void> =>
+      (policyCheck ??= assertNoEviction(redis.client).catch((err: unknown) => {
+        if (!(err instanceof ConfigError)) policyCheck = undefined; // Redis lost mid-check: again at the next connection
+        throw err;
+      }));
     plane.queue.start(Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20))));
     this.consumer = new SignalConsumer({
       js: plane.js,
@@ -247,6 +271,12 @@ export class OrchestratorWorker {
       workerId: config.workerId,
       capacity: config.cluster.workerCapacity,
       heartbeatMs: config.cluster.heartbeatIntervalMs,
+  private refuseConfig(err: ConfigError): void {
+    this.log.fatal(err.message);
+    if (this.options.onConfigRefused !== undefined) this.options.onConfigRefused(err);
+    else void this.close();
+  }
+
       leaseMs: config.cluster.workerLeaseMs,
       log,
       clusterSecrets: config.security.clusterSecrets,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, redactUrl, type LeaderRequest } from '@at-orchestrator/contracts';
+import { ConfigError, loadConfig, redactUrl, type LeaderRequest, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import {
   compactRanges,
   requestLeader,
@@ -81,11 +81,11 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
         }
       }
 
-      let servers: readonly string[];
+      let nats: OrchestratorConfig['nats'];
       let operatorToken: string | undefined;
       try {
         const config = loadConfig(process.env);
-        servers = config.nats.servers;
+        nats = config.nats;
         operatorToken = config.security.operatorToken;
       } catch (err) {
         if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
@@ -94,8 +94,9 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
       const log = createLogger({ service: 'at-orchestrator-cli', env: 'cli', level: 'silent' });
       let link: NatsLink;
       try {
-        link = await NatsLink.connect({ servers, name: `at-orchestrator-cli-${spec.cmd}`, log, timeoutMs });
+        link = await NatsLink.connect({ servers: nats.servers, auth: nats.auth, name: `at-orchestrator-cli-${spec.cmd}`, log, timeoutMs });
       } catch (err) {
+        if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
         return fail(EXIT.unreachable, redactUrl((err as Error).message));
       }
       try {

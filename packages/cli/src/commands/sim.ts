@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, redactUrl, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import { NatsLink, createLogger } from '@at-orchestrator/runtime';
 import { DecisionSink, REALISTIC_MIX, SimulatedAgents } from '@at-orchestrator/sim';
 import type { Command } from '../command.js';
@@ -15,7 +16,9 @@ export const simCommand: Command = {
     '           some blocked, some late, some missing an agent, a little garbage)',
     '  sink     print each decision from orchestrated.decision and a count every 5 s',
     '',
-    'NATS_URL selects the broker (default nats://127.0.0.1:4222).',
+    'NATS_URL selects the broker (default nats://127.0.0.1:4222); NATS_USER/NATS_PASSWORD, NATS_TOKEN,',
+    'NATS_NKEY_SEED_FILE, NATS_CREDS_FILE and NATS_TLS_* authenticate it, as for the worker.',
+    'Exit codes: 0 done, 1 NATS unreachable or refused the credentials, 2 bad usage or configuration.',
   ].join('\n'),
   async run(args) {
     const { values, positionals } = parseArgs({
@@ -24,6 +27,10 @@ export const simCommand: Command = {
       options: { rate: { type: 'string', default: '20' }, count: { type: 'string' }, seed: { type: 'string' } },
     });
     const mode = positionals[0];
+    const fail = (line: string): number => {
+      process.stderr.write(`at-orchestrator sim: ${line}\n`);
+      return 2;
+    };
     const rate = Number(values.rate);
     if (mode !== 'agents' && mode !== 'sink') {
       process.stderr.write(`at-orchestrator sim: expected "agents" or "sink", got ${JSON.stringify(mode ?? '')}\n`);
@@ -33,8 +40,22 @@ export const simCommand: Command = {
       process.stderr.write(`at-orchestrator sim: --rate=${JSON.stringify(values.rate)} is not valid: expected a positive number\n`);
       return 2;
     }
-    const log = createLogger({ service: 'at-orchestrator-sim', env: 'sim', level: process.env.LOG_LEVEL ?? 'info' });
-    const nats = await NatsLink.connect({ servers: (process.env.NATS_URL ?? 'nats://127.0.0.1:4222').split(','), name: `sim-${mode}`, log });
+    let config: OrchestratorConfig;
+    try {
+      config = loadConfig(process.env);
+    } catch (err) {
+      if (err instanceof ConfigError) return fail(`invalid configuration: ${err.message}`);
+      throw err;
+    }
+    const log = createLogger({ service: 'at-orchestrator-sim', env: 'sim', level: config.logLevel });
+    let nats: NatsLink;
+    try {
+      nats = await NatsLink.connect({ servers: config.nats.servers, auth: config.nats.auth, name: `sim-${mode}`, log });
+    } catch (err) {
+      if (err instanceof ConfigError) return fail(`invalid configuration: ${err.message}`);
+      process.stderr.write(`at-orchestrator sim: ${redactUrl((err as Error).message)}\n`);
+      return 1;
+    }
     const stop = new AbortController();
     process.once('SIGINT', () => stop.abort());
     process.once('SIGTERM', () => stop.abort());

@@ -28,6 +28,11 @@ export const workerCommand: Command = {
         log,
         // After a drain the leader asks us to stop: the same graceful path as SIGTERM, exit 0.
         onShutdownRequested: () => void shutdown.run().then((code) => process.exit(code)),
+        // A configuration problem found once running (an evicting Redis reached late): stop, exit 2.
+        onConfigRefused: (err) => {
+          process.stderr.write(`at-orchestrator: invalid configuration: ${err.message}\n`);
+          void shutdown.run().then(() => process.exit(2));
+        },
       });
       const coordinator =
         config.cluster.coordinator === 'embedded'
