@@ -2,11 +2,12 @@ import { CONTROL_COMMANDS } from './commands/control.js';
 import { trainCommand } from './commands/train.js';
 import { coordinatorCommand } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
+import { dlqCommand } from './commands/dlq.js';
 import { simCommand } from './commands/sim.js';
 import { workerCommand } from './commands/worker.js';
 import type { Command } from './command.js';
 
-const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, demoCommand, simCommand, trainCommand];
+const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, dlqCommand, demoCommand, simCommand, trainCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -238,7 +238,8 @@ export const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   MAX_AGENTS_PER_CORRELATION: '16',
   MAX_AGENT_LABELS: '64',
   MAX_DELIVER: '20',
-  STREAM_MAX_BYTES: String(8 * 1024 * 1024 * 1024),
+  // Per stream (three streams): JetStream reserves it against the server's max_file_store at creation.
+  STREAM_MAX_BYTES: String(1024 * 1024 * 1024),
 };
 
 /** Every variable the orchestrator reads, for documentation and for `--help`. */

@@ -47,7 +47,17 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
     log.debug({ stream: wanted.name }, 'stream present');
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    await jsm.streams.add({ storage: StorageType.File, retention: RetentionPolicy.Limits, ...wanted });
+    try {
+      await jsm.streams.add({ storage: StorageType.File, retention: RetentionPolicy.Limits, ...wanted });
+    } catch (addErr) {
+      if (addErr instanceof JetStreamApiError && wanted.max_bytes !== undefined && /insufficient (storage )?resources/i.test(addErr.message)) {
+        throw new OrchestratorError(
+          'CONFIG_INVALID',
+          `JetStream cannot reserve STREAM_MAX_BYTES=${wanted.max_bytes} for stream ${wanted.name} (${addErr.message}); each of the three streams reserves it against the server's max_file_store: lower STREAM_MAX_BYTES or raise max_file_store`,
+        );
+      }
+      throw addErr;
+    }
     log.info({ stream: wanted.name, subjects: wanted.subjects, max_bytes: wanted.max_bytes }, 'stream created');
   }
 }

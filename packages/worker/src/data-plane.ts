@@ -11,6 +11,7 @@ import { DecisionEmitter } from './emit/decision-emitter.js';
 import type { BatchDecider } from './engines/decider.js';
 import { watchRules, type DecisionEngine } from './engines/index.js';
 import type { Correlations } from './fanin/correlations.js';
+import { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
 import { SignalRouter } from './ingest/signal-router.js';
 import type { WorkerMetrics } from './metrics.js';
 import { CorrelationSync } from './pipeline/correlation-sync.js';
@@ -35,6 +36,8 @@ export interface DataPlane {
   forwarder: SignalForwarder | undefined;
   /** Counts and logs control messages refused for want of a valid seal (forwards, commands, tables). */
   refusals: ControlRefusals;
+  /** Dead-letters what exceeded MAX_DELIVER (started by the worker). */
+  poison: MaxDeliveriesWatch;
   rulesWatch: { close(): Promise<void> } | undefined;
 }
 
@@ -83,6 +86,8 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     metrics,
     log,
     workerId: config.workerId,
+    // Done-markers kept while Redis is down: as many as open correlations may be (docs/security.md).
+    maxUnsyncedDone: config.ingest.maxOpenCorrelations,
     onClosed: (job, outcome) => {
       if (outcome === 'fenced') {
         correlations.decided.delete(job.corr.corrId);
@@ -99,6 +104,8 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     ctx: { orchestratorType: config.orchestratorType, minAgents: config.minAgentsRequired, workerId: config.workerId },
     bucket: new TokenBucket(config.rateLimitRps),
     maxPending: config.rateLimitRps > 0 ? Math.max(64, Math.ceil(config.rateLimitRps)) : 8_192,
+    maxOpen: config.ingest.maxOpenCorrelations,
+    onPause: (bound) => metrics.intakePaused.inc({ bound }),
     decisionEpoch: (p) => owner?.decisionEpoch(p) ?? -1,
     accepting: running,
     log,
@@ -111,6 +118,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     redisAvailable,
     ownedEpoch: (p) => owner?.ownedEpoch(p),
     decisionTimeoutMs: config.decisionTimeoutMs,
+    maxOpen: config.ingest.maxOpenCorrelations,
     metrics,
     log,
   });
@@ -136,7 +144,16 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     },
   });
   owner = partitions;
-  intake = new Intake({ correlations, queue: decisions, store, redisAvailable, epochs: partitions, metrics, log });
+  intake = new Intake({
+    correlations,
+    queue: decisions,
+    store,
+    redisAvailable,
+    epochs: partitions,
+    maxAgentsPerCorrelation: config.ingest.maxAgentsPerCorrelation,
+    metrics,
+    log,
+  });
   const refusals = new ControlRefusals(d.registry, log);
   const forwarder = d.ownership === 'coordinated' ? new SignalForwarder(d.nats.nc, config.workerId, log, { clusterSecrets: config.security.clusterSecrets, refusals }) : undefined;
   const lanes = new ForwardLanes({
@@ -145,11 +162,13 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     metrics,
     log,
   });
-  const dlq = new DeadLetterPublisher(js, metrics, log, config.workerId);
+  const dlq = new DeadLetterPublisher(js, metrics, log, config.workerId, () => d.nats.nc.info?.max_payload ?? 1024 * 1024);
   const router = new SignalRouter({
     workerId: config.workerId,
     partitions: config.partitions,
     maxSignalBytes: config.maxSignalBytes,
+    allowedAgents: config.ingest.allowedAgents,
+    capacity: () => decisions.capacity(),
     owns: (p) => partitions.ownedEpoch(p) !== undefined,
     ownerOf: (p) => view.ownerOf(p),
     tableVersion: () => view.tableVersion,
@@ -161,5 +180,6 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     log,
   });
   const rulesWatch = watchRules(config, d.engine, d.decider, { log, registry: d.registry });
-  return { js, store, emitter, dlq, owner: partitions, queue: decisions, intake, sync, lanes, router, forwarder, refusals, rulesWatch };
+  const poison = new MaxDeliveriesWatch({ nc: d.nats.nc, stream: config.nats.stream, durable: config.nats.durable, maxDeliver: config.nats.maxDeliver, dlq, log });
+  return { js, store, emitter, dlq, owner: partitions, queue: decisions, intake, sync, lanes, router, forwarder, refusals, poison, rulesWatch };
 }

@@ -16,3 +16,6 @@ export {
   type EngineInput,
 } from './engines/index.js';
 export { DecidedSet } from './fanin/decided-set.js';
+export { DeadLetterPublisher } from './emit/dead-letters.js';
+export { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
+export { SignalRouter } from './ingest/signal-router.js';
