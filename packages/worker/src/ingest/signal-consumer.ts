@@ -74,8 +74,8 @@ export class SignalConsumer {
             setImmediate(() => this.flush());
           }
           if (this.queuedBatches >= 2) await this.processing;
-          const wait = this.o.capacity(this.inHand);
-          if (wait !== undefined) await wait;
+          // Asked again after each wake: the wake knows the fan-in, not what we hold in hand meanwhile.
+          for (let wait = this.o.capacity(this.inHand); wait !== undefined; wait = this.o.capacity(this.inHand)) await wait;
         }
       } catch (err) {
         if (this.stopping) break;
