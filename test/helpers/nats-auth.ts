@@ -58,38 +58,36 @@ export function nkeyKind(dir: string): NatsCredentialKind {
   };
 }
 
-/** An operator, an account with JetStream, and the .creds of one user of that account. */
+/** An operator, accounts with JetStream, and .creds of users of those accounts. */
 export interface OperatorMode {
-  readonly serverConfig: string;
-  readonly account: KeyPair;
-  /** Writes the .creds of a new user of the account to `path`; returns its seed. */
-  writeUserCreds(path: string): Promise<string>;
+  /** Server configuration trusting the operator, with the given accounts (all by default) preloaded. */
+  serverConfig(accounts?: readonly number[]): string;
+  readonly accounts: readonly KeyPair[];
+  /** Writes the .creds of a new user of account `account` to `path`; returns its seed. */
+  writeUserCreds(path: string, account?: number): Promise<string>;
 }
 
-export async function operatorMode(): Promise<OperatorMode> {
+export async function operatorMode(accountCount = 1): Promise<OperatorMode> {
   const operator = createOperator();
-  const account = createAccount();
   // nats-server 2.9 starts JetStream in operator mode only with a system account.
   const system = createAccount();
   const operatorJwt = await encodeOperator('test-operator', operator, { system_account: system.getPublicKey() });
   const systemJwt = await encodeAccount('SYS', system, {}, { signer: operator });
-  const accountJwt = await encodeAccount(
-    'orchestrator',
-    account,
-    { limits: { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 } },
-    { signer: operator },
-  );
+  const limits = { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const accounts = Array.from({ length: accountCount }, () => createAccount());
+  const accountJwts = await Promise.all(accounts.map((a, i) => encodeAccount(`orchestrator-${i}`, a, { limits }, { signer: operator })));
   return {
-    serverConfig: [
-      `operator: ${JSON.stringify(operatorJwt)}`,
-      `system_account: ${system.getPublicKey()}`,
-      'resolver: MEMORY',
-      `resolver_preload: { ${account.getPublicKey()}: ${JSON.stringify(accountJwt)}, ${system.getPublicKey()}: ${JSON.stringify(systemJwt)} }`,
-    ].join('\n'),
-    account,
-    writeUserCreds: async (path) => {
+    accounts,
+    serverConfig: (which = accounts.map((_, i) => i)) =>
+      [
+        `operator: ${JSON.stringify(operatorJwt)}`,
+        `system_account: ${system.getPublicKey()}`,
+        'resolver: MEMORY',
+        `resolver_preload: { ${[...which.map((i) => `${accounts[i]!.getPublicKey()}: ${JSON.stringify(accountJwts[i])}`), `${system.getPublicKey()}: ${JSON.stringify(systemJwt)}`].join(', ')} }`,
+      ].join('\n'),
+    writeUserCreds: async (path, account = 0) => {
       const user = createUser();
-      const jwt = await encodeUser('orch', user, account);
+      const jwt = await encodeUser('orch', user, accounts[account]!);
       writeFileSync(path, fmtCreds(jwt, user));
       return text(user.getSeed());
     },
@@ -102,7 +100,7 @@ export async function credsKind(dir: string): Promise<NatsCredentialKind> {
   const seed = await mode.writeUserCreds(credsFile);
   return {
     name: 'creds',
-    serverConfig: mode.serverConfig,
+    serverConfig: mode.serverConfig(),
     env: { NATS_CREDS_FILE: credsFile },
     secrets: [seed],
     url: (hostPort) => `nats://${hostPort}`,

@@ -34,6 +34,9 @@ export class NatsLink {
         ...settings.options,
         name: options.name,
         maxReconnectAttempts: -1,
+        // nats.js gives up after two refusals in a row; during a credential rotation the server may
+        // refuse until the new file lands, and a process should then get in without a restart.
+        ignoreAuthErrorAbort: true,
         reconnectTimeWait: 250,
         reconnectJitter: 100,
         pingInterval: 5_000,
