@@ -141,6 +141,8 @@ export abstract class LocalServer {
 export interface NatsServerOptions extends ServerOptions {
   /** Also listen for NATS over WebSocket (for k6 and browsers), without TLS. */
   websocket?: boolean;
+  /** More configuration appended to the generated file (authorization, tls, operator mode, …). */
+  config?: string;
 }
 
 export class NatsServer extends LocalServer {
@@ -157,6 +159,7 @@ export class NatsServer extends LocalServer {
       `max_payload: 8MB`,
       `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'jetstream'))}, max_memory_store: 268435456, max_file_store: 4294967296 }`,
       wsPort === undefined ? '' : `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true, compression: false }`,
+      options.config ?? '',
     ].join('\n');
     writeFileSync(join(this.dir, 'nats-server.conf'), conf);
   }
@@ -187,12 +190,24 @@ export class NatsServer extends LocalServer {
   }
 }
 
+export interface RedisServerOptions extends ServerOptions {
+  /** Serve TLS only (no plaintext port) with these files; `url` is then rediss://. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** More redis-server arguments (e.g. an ACL user: ['--user', 'orch', 'on', '>pw', '~*', '+@all']). */
+  args?: readonly string[];
+}
+
 export class RedisServer extends LocalServer {
-  private constructor(bin: string, port: number, options: ServerOptions) {
+  private readonly tls: RedisServerOptions['tls'];
+  private readonly extraArgs: readonly string[];
+
+  private constructor(bin: string, port: number, options: RedisServerOptions) {
     super(bin, port, options, /Ready to accept connections/);
+    this.tls = options.tls;
+    this.extraArgs = options.args ?? [];
   }
 
-  static async start(options: ServerOptions = {}): Promise<RedisServer> {
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const bin = findServerBinary('redis-server', options);
     const server = new RedisServer(bin, await freePort(), options);
     await server.start();
@@ -200,10 +215,14 @@ export class RedisServer extends LocalServer {
   }
 
   protected args(): string[] {
-    return ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'yes'];
+    const listen =
+      this.tls === undefined
+        ? ['--port', String(this.port)]
+        : ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.certFile, '--tls-key-file', this.tls.keyFile, '--tls-ca-cert-file', this.tls.caFile];
+    return [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'yes', ...this.extraArgs];
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${this.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${this.port}`;
   }
 }
