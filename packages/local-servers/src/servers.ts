@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { findServerBinary } from './binaries.js';
 
 /** A free TCP port on 127.0.0.1, as the kernel hands it out. */
@@ -27,6 +27,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Wait at most this long for the server to say it is ready. */
   startTimeoutMs?: number;
+  /** Extra environment of the server process (e.g. the passwords a configuration file reads). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -49,8 +51,10 @@ export abstract class LocalServer {
     this.dir = options.dir ?? mkdtempSync(join(tmpdir(), 'at-orch-'));
     mkdirSync(this.dir, { recursive: true });
     this.startTimeoutMs = options.startTimeoutMs ?? 15_000;
+    this.env = options.env;
   }
   private readonly startTimeoutMs: number;
+  private readonly env: Record<string, string> | undefined;
 
   protected abstract args(): string[];
   abstract get url(): string;
@@ -67,7 +71,7 @@ export abstract class LocalServer {
   async start(): Promise<void> {
     if (this.running) return;
     this.output = '';
-    const child = spawn(this.bin, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.bin, this.args(), { stdio: ['ignore', 'pipe', 'pipe'], env: this.env === undefined ? undefined : { ...process.env, ...this.env } });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -141,6 +145,11 @@ export abstract class LocalServer {
 export interface NatsServerOptions extends ServerOptions {
   /** Also listen for NATS over WebSocket (for k6 and browsers), without TLS. */
   websocket?: boolean;
+  /**
+   * Run this configuration file (e.g. a shipped one) instead of the generated one: it is included
+   * as it is, and only the address, the ports and the JetStream folder are replaced.
+   */
+  configFile?: string;
   /** More configuration appended to the generated file (authorization, tls, operator mode, …). */
   config?: string;
 }
@@ -153,11 +162,19 @@ export class NatsServer extends LocalServer {
     super(bin, port, options, /Server is ready/);
     this.monitorPort = monitorPort;
     this.wsPort = wsPort;
+    const jetstream = `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'jetstream'))}, max_memory_store: 268435456, max_file_store: 4294967296 }`;
+    if (options.configFile !== undefined) {
+      // The file as it is, with this server's address, ports and folder after it (a later key wins;
+      // nats-server resolves an include relative to the including file).
+      const wrapper = [`include ${JSON.stringify(relative(this.dir, options.configFile))}`, `host: "127.0.0.1"`, `port: ${port}`, `http_port: ${monitorPort}`, jetstream];
+      writeFileSync(join(this.dir, 'nats-server.conf'), wrapper.join('\n'));
+      return;
+    }
     const conf = [
       `listen: "127.0.0.1:${port}"`,
       `http: "127.0.0.1:${monitorPort}"`,
       `max_payload: 8MB`,
-      `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'jetstream'))}, max_memory_store: 268435456, max_file_store: 4294967296 }`,
+      jetstream,
       wsPort === undefined ? '' : `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true, compression: false }`,
       options.config ?? '',
     ].join('\n');
