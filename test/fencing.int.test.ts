@@ -3,11 +3,11 @@ import { once } from 'node:events';
 import { createServer, connect as connectTcp, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { ClusterSubjects, RedisKeys, WorkerCommandReply, partitionOf, signalSubject, type WorkerCommand } from '@at-orchestrator/contracts';
-import { memoryLogger } from '@at-orchestrator/runtime';
+import { ControlSealer, memoryLogger } from '@at-orchestrator/runtime';
 import { RedisServer } from '@at-orchestrator/local-servers';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
-import { DecisionLog, Stack, workerMetric } from './helpers/stack.js';
+import { DecisionLog, Stack, TEST_CLUSTER_SECRET, workerMetric } from './helpers/stack.js';
 
 // In-process workers in a cluster whose leader is this test: it sends the workers' commands and
 // writes the partition epochs itself, so that each step of a race can be put in a fixed order.
@@ -53,8 +53,16 @@ async function assign(partitions: Array<{ partition: number; epoch: number }>, t
 }
 
 async function command(cmd: WorkerCommand, to = WORKER): Promise<WorkerCommandReply> {
-  const reply = await stack.nc.request(ClusterSubjects.worker(to), encoder.encode(JSON.stringify(cmd)), { timeout: 10_000 });
+  const reply = await leaderRequest(to, JSON.stringify(cmd));
   return WorkerCommandReply.parse(reply.json());
+}
+
+/** The test plays the leader: its commands are sealed with the cluster secret, as the leader's are. */
+const leader = new ControlSealer([TEST_CLUSTER_SECRET], 'test-leader');
+function leaderRequest(to: string, text: string) {
+  const subject = ClusterSubjects.worker(to);
+  const body = encoder.encode(text);
+  return stack.nc.request(subject, body, { timeout: 10_000, headers: leader.seal('worker-command', subject, body) });
 }
 
 /** `count` corr_ids of this prefix that hash into `partition`. */
@@ -238,11 +246,11 @@ describe('epoch fencing against a leader that moves faster than Redis answers', 
       // (Commands are taken in order: by the time a bogus command sent after the answer to another
       // bogus one is answered, an answer the second revoke gave at once would have arrived.)
       let answeredAgain = false;
-      const again = stack.nc.request(ClusterSubjects.worker(WORKER), encoder.encode(JSON.stringify({ type: 'revoke', leader_epoch: 1, partitions: [s] })), { timeout: 10_000 });
+      const again = leaderRequest(WORKER, JSON.stringify({ type: 'revoke', leader_epoch: 1, partitions: [s] }));
       void again.then(() => (answeredAgain = true));
       revokedAgain = again.then((m) => WorkerCommandReply.parse(m.json()));
       for (let i = 0; i < 2; i++) {
-        const bogus = await stack.nc.request(ClusterSubjects.worker(WORKER), encoder.encode('{"type":"bogus"}'), { timeout: 10_000 });
+        const bogus = await leaderRequest(WORKER, '{"type":"bogus"}');
         expect(bogus.json()).toMatchObject({ ok: false });
       }
       expect(answeredAgain).toBe(false);
