@@ -90,7 +90,10 @@ export class OrchestratorWorker {
     this.config = config;
     this.log = log;
     this.registry = options.registry ?? createRegistry({ service: config.serviceName, role: 'worker', instance: config.workerId });
-    this.metrics = new WorkerMetrics(this.registry, () => this.correlations.countByPartition());
+    this.metrics = new WorkerMetrics(this.registry, () => this.correlations.countByPartition(), {
+      known: [...new Set([...config.requiredAgents, ...config.ingest.allowedAgents, 'momentum', 'risk'])],
+      maxOthers: config.ingest.maxAgentLabels,
+    });
     this.engine = createEngine(config, {
       rulesFile: config.engines.rulesFile === '' ? undefined : config.engines.rulesFile,
       modelFile: config.engines.mlModelFile === '' ? undefined : config.engines.mlModelFile,
@@ -171,6 +174,13 @@ export class OrchestratorWorker {
       state: this.stateNow,
       partitions_owned: this.plane?.owner.ownedCount ?? 0,
       pending_decisions: this.plane?.queue.pending ?? 0,
+      // How full each bound is: intake stops pulling when one is full (docs/security.md).
+      bounds: {
+        open_correlations: { used: this.correlations.open.size, max: this.config.ingest.maxOpenCorrelations },
+        unsynced_done_markers: { used: this.plane?.emitter.unsyncedCount ?? 0, max: this.config.ingest.maxOpenCorrelations },
+        unpublished_decisions: { used: this.plane?.emitter.unpublishedCount ?? 0 },
+        decided_remembered: { used: this.correlations.decided.size, max: DECIDED_CAPACITY },
+      },
     };
   }
 
@@ -219,6 +229,15 @@ export class OrchestratorWorker {
         resumeRefused: () => plane.owner.resumeRefused(),
         syncDoneMarkers: () => plane.emitter.syncAfterRecovery(),
       });
+    // An evicting maxmemory-policy could drop done-markers or epochs: checked once, when Redis is
+    // first reached (at start, or later when it was down at start); nothing is recovered before.
+    let policyCheck: Promise<void> | undefined;
+    let startAwaitsPolicy = false;
+    const policyChecked = (): Promise<void> =>
+      (policyCheck ??= assertNoEviction(redis.client).catch((err: unknown) => {
+        if (!(err instanceof ConfigError)) policyCheck = undefined; // Redis lost mid-check: again at the next connection
+        throw err;
+      }));
     redis.onAvailability((up) => {
       this.metrics.degraded.set(up ? 0 : 1);
       if (up) {
@@ -237,15 +256,6 @@ export class OrchestratorWorker {
     else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
 
     if ((this.options.ownership ?? 'coordinated') === 'coordinated') await this.joinCluster(this.nats, redis, plane);
-    // An evicting maxmemory-policy could drop done-markers or epochs: checked once, when Redis is
-    // first reached (at start, or later when it was down at start); nothing is recovered before.
-    let policyCheck: Promise<void> | undefined;
-    let startAwaitsPolicy = false;
-    const policyChecked = (): Promise<void> =>
-      (policyCheck ??= assertNoEviction(redis.client).catch((err: unknown) => {
-        if (!(err instanceof ConfigError)) policyCheck = undefined; // Redis lost mid-check: again at the next connection
-        throw err;
-      }));
     plane.queue.start(Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20))));
     this.consumer = new SignalConsumer({
       js: plane.js,
@@ -255,9 +265,16 @@ export class OrchestratorWorker {
       maxBatch: MAX_BATCH,
       log,
       handle: (batch) => plane.router.route(batch),
-      capacity: () => plane.queue.capacity(),
+      capacity: (inHand) => plane.queue.capacity(inHand),
     });
+    await plane.poison.start();
     this.consumer.start();
+  }
+
+  private refuseConfig(err: ConfigError): void {
+    this.log.fatal(err.message);
+    if (this.options.onConfigRefused !== undefined) this.options.onConfigRefused(err);
+    else void this.close();
   }
 
   private async joinCluster(nats: NatsLink, redis: RedisLink, plane: DataPlane): Promise<void> {
@@ -271,12 +288,6 @@ export class OrchestratorWorker {
       workerId: config.workerId,
       capacity: config.cluster.workerCapacity,
       heartbeatMs: config.cluster.heartbeatIntervalMs,
-  private refuseConfig(err: ConfigError): void {
-    this.log.fatal(err.message);
-    if (this.options.onConfigRefused !== undefined) this.options.onConfigRefused(err);
-    else void this.close();
-  }
-
       leaseMs: config.cluster.workerLeaseMs,
       log,
       clusterSecrets: config.security.clusterSecrets,
@@ -322,6 +333,7 @@ export class OrchestratorWorker {
     if (returned > 0) this.log.warn({ returned }, 'signals not yet in redis returned to JetStream for redelivery');
     // Removing the heartbeat lets the leader hand our partitions on at once.
     await this.membership?.close();
+    await plane?.poison.close();
     await this.nats?.close();
     await this.redis?.close();
     await Promise.all(this.redlockLinks.map((l) => l.close()));
