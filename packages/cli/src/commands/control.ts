@@ -51,6 +51,8 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
       '',
       'Talks to the coordinator leader over NATS (NATS_URL). Exit codes: 0 done, 1 no leader answered',
       '(or NATS unreachable), 2 bad usage or configuration, 3 refused by the leader (e.g. no such worker).',
+      'The request is signed with OPERATOR_TOKEN when set; drain, move, rebalance, pause and resume need',
+      'it (refused otherwise: UNAUTHORIZED, exit 3), status, workers, partitions and plan do not.',
     ].join('\n'),
     async run(argv) {
       const fail = (code: number, line: string): number => {
