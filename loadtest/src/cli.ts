@@ -55,12 +55,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (wantsK6 && k6Bin === undefined) log(`k6 not found (K6_BIN or PATH): running the ${o.scenario} scenario with the Node driver`);
   const useK6 = k6Bin !== undefined;
+  if (useK6 && o.secure) {
+    process.stderr.write('--secure: k6 connects over a plain WebSocket without credentials; use --k6 off (the Node driver)\n');
+    return 2;
+  }
 
   const startedAt = new Date();
   const infra: Infrastructure =
     o.servers === 'private'
-      ? await startPrivateInfrastructure({ websocket: useK6, log })
-      : givenInfrastructure({ natsUrl: o.natsUrl!, redisUrl: o.redisUrl!, natsWsUrl: o.natsWsUrl });
+      ? await startPrivateInfrastructure({ websocket: useK6, secure: o.secure, log })
+      : givenInfrastructure({ natsUrl: o.natsUrl!, redisUrl: o.redisUrl!, natsWsUrl: o.natsWsUrl }, process.env);
   log(infra.describe());
   const target: SystemUnderTest = createTarget(o);
   let interrupted = false;

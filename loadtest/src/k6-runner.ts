@@ -3,8 +3,8 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
 import type { Infrastructure } from './infrastructure.js';
+import { connectDriver } from './nats-connect.js';
 import type { LoadOptions, ScenarioName } from './options.js';
 import { ProcessSampler } from './probes.js';
 import type { TimelinePoint } from './run.js';
@@ -97,7 +97,8 @@ export async function runK6Scenario(
   const failures: string[] = [];
   const actions: Array<{ t: number; action: string; outcome: string }> = [];
   const timers: NodeJS.Timeout[] = [];
-  const nc = await connect({ servers: infra.natsUrl, name: 'loadtest-k6-setup' });
+  // k6 itself speaks NATS over a plain WebSocket; its setup connection uses the run's credentials.
+  const nc = await connectDriver(infra, 'loadtest-k6-setup');
   try {
     await ensureSignalStream(nc, o.stream);
     await startTarget(target, infra, o.stream, log, failures);

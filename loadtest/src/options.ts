@@ -11,6 +11,8 @@ export interface LoadOptions {
   readonly target: TargetName;
   /** private: the driver starts its own nats-server and redis-server; given: use the URLs. */
   readonly servers: 'private' | 'given';
+  /** Private servers with TLS (mutual) and user/password on NATS, TLS and an ACL user on Redis. */
+  readonly secure: boolean;
   readonly natsUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly natsWsUrl: string | undefined;
@@ -72,7 +74,11 @@ Scenarios (--scenario):
 Target (--target):      baseline (the seed port, spawned) · worker (node packages/cli/dist/main.js worker)
                         · none (something already consumes; only publish and measure)
 Servers (--servers):    private (own nats-server + redis-server on free ports, default)
-                        · given (--nats-url, --redis-url, --nats-ws-url; default from NATS_URL / REDIS_URL)
+                        · given (--nats-url, --redis-url, --nats-ws-url; default from NATS_URL / REDIS_URL;
+                          credentials and TLS from NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED_FILE,
+                          NATS_CREDS_FILE, NATS_TLS_*, REDIS_USERNAME/REDIS_PASSWORD, REDIS_TLS_*)
+                        --secure: private servers with mutual TLS and user/password on NATS, TLS with
+                          client certificates and an ACL user on Redis (Node driver, --target worker|none)
 
 Load:         --rate N  --duration S  --warmup S  --grace S  --agents 2|3|mix  --jitter-ms MS
               --publish jetstream|core  --max-inflight N  --max-outstanding N  --msg-id  --seed N
@@ -125,6 +131,7 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
         scenario: { type: 'string', short: 's' },
         target: { type: 'string', short: 't' },
         servers: { type: 'string' },
+        secure: { type: 'boolean' },
         'nats-url': { type: 'string' },
         'redis-url': { type: 'string' },
         'nats-ws-url': { type: 'string' },
@@ -187,6 +194,7 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
     scenario,
     target: oneOf('target', v.target, TARGETS, 'baseline'),
     servers,
+    secure: v.secure === true,
     natsUrl: v['nats-url'] ?? (given ? (env.NATS_URL ?? 'nats://127.0.0.1:4222') : undefined),
     redisUrl: v['redis-url'] ?? (given ? (env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined),
     natsWsUrl: v['nats-ws-url'] ?? (given ? env.NATS_WS_URL : undefined),
@@ -219,6 +227,9 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
     progress: v['no-progress'] !== true,
     label: v.label,
   };
+  if (options.secure && (options.servers !== 'private' || options.target === 'baseline')) {
+    throw new UsageError('--secure needs --servers private and --target worker or none (the seed baseline connects without credentials)');
+  }
   if (options.servers === 'private' && (v['nats-url'] !== undefined || v['redis-url'] !== undefined)) {
     throw new UsageError('--nats-url/--redis-url need --servers given (private servers get their own URLs)');
   }

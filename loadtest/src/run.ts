@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { planCorrelation, seededRandom, signalJson, signalSubject, type PlannedSignal } from '../shared/synthetic.js';
 import { EventHeap } from './event-heap.js';
 import type { Infrastructure } from './infrastructure.js';
 import { CorrelationLedger, type TrackedCorrelation } from './ledger.js';
+import { connectDriver } from './nats-connect.js';
 import type { LoadOptions } from './options.js';
 import { ProcessSampler, type ProcessSample } from './probes.js';
 import { ArrivalClock, profileFor, type LoadProfile, type ScheduledAction } from './scenarios.js';
@@ -120,9 +121,9 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
   const timers: NodeJS.Timeout[] = [];
 
   try {
-    const pubNc = await connect({ servers: infra.natsUrl, name: 'loadtest-publisher' });
+    const pubNc = await connectDriver(infra, 'loadtest-publisher');
     connections.push(pubNc);
-    const subNc = await connect({ servers: infra.natsUrl, name: 'loadtest-decisions' });
+    const subNc = await connectDriver(infra, 'loadtest-decisions');
     connections.push(subNc);
     const streamState = await ensureSignalStream(pubNc, o.stream);
     log(`stream ${o.stream}: ${streamState}`);

@@ -13,7 +13,7 @@ export { WorkerTarget, DEFAULT_WORKER_CMD } from './worker.js';
  */
 export function startTarget(
   target: SystemUnderTest,
-  servers: { natsUrl: string; redisUrl: string },
+  servers: { natsUrl: string; redisUrl: string; clientEnv: Readonly<Record<string, string>> },
   stream: string,
   log: (line: string) => void,
   failures: string[],
@@ -21,6 +21,7 @@ export function startTarget(
   return target.start({
     natsUrl: servers.natsUrl,
     redisUrl: servers.redisUrl,
+    clientEnv: servers.clientEnv,
     stream,
     log,
     onFailure: (message) => {

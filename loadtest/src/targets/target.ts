@@ -3,6 +3,8 @@ import type { ProcessRef } from '../probes.js';
 export interface TargetContext {
   readonly natsUrl: string;
   readonly redisUrl: string;
+  /** Connection variables (credentials, TLS files) every process of the target needs. */
+  readonly clientEnv: Readonly<Record<string, string>>;
   /** The signal stream (NATS_STREAM). */
   readonly stream: string;
   readonly log: (line: string) => void;

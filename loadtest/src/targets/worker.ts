@@ -55,6 +55,7 @@ export class WorkerTarget implements SystemUnderTest {
         HOME: process.env.HOME,
         NATS_URL: context.natsUrl,
         REDIS_URL: context.redisUrl,
+        ...context.clientEnv,
         NATS_STREAM: context.stream,
         HTTP_PORT: String(port),
         WORKER_ID: `loadtest-${label}`,

@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, OrchestratorError, redactUrl, type NatsAuth } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
-import { natsConnectionSettings } from './nats-options.js';
+import { natsConnectionSettings } from '@at-orchestrator/connections';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { redactUrl } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
-import { redisConnectionSettings, type RedisAccess } from './redis-options.js';
+import { redisConnectionSettings, type RedisAccess } from '@at-orchestrator/connections';
 
 export { Redis } from 'ioredis';
 

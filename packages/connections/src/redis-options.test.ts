@@ -2,10 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '@at-orchestrator/contracts';
-import { assertNoEviction, readMaxmemoryPolicy } from './redis-eviction.js';
 import { redisConnectionSettings, type RedisAccess } from './redis-options.js';
 
 const CERT = `-----BEGIN CERTIFICATE-----
@@ -65,31 +62,5 @@ describe('redis connection settings', () => {
     expect(() => redisConnectionSettings('rediss://h:6380', { ...none, tls: { ...none.tls, certFile: file('ok.pem', CERT), keyFile: bad } })).toThrow(
       /^REDIS_TLS_KEY_FILE=".*bad.key" is not valid: expected a PEM private key/,
     );
-  });
-});
-
-function fakeRedis(config: () => unknown, info = ''): Redis {
-  return {
-    config: async () => config(),
-    info: async () => info,
-  } as unknown as Redis;
-}
-
-describe('maxmemory-policy check', () => {
-  it('reads CONFIG GET, and INFO memory where an ACL forbids CONFIG', async () => {
-    expect(await readMaxmemoryPolicy(fakeRedis(() => ['maxmemory-policy', 'noeviction']))).toBe('noeviction');
-    const noperm = fakeRedis(() => {
-      throw new Error("NOPERM this user has no permissions to run the 'config|get' command");
-    }, '# Memory\r\nused_memory:1000\r\nmaxmemory_policy:volatile-lru\r\n');
-    expect(await readMaxmemoryPolicy(noperm)).toBe('volatile-lru');
-  });
-
-  it('noeviction passes; any evicting policy (volatile-* included: done-markers have a TTL) is refused saying what to set', async () => {
-    await expect(assertNoEviction(fakeRedis(() => ['maxmemory-policy', 'noeviction']))).resolves.toBeUndefined();
-    for (const policy of ['allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random', 'volatile-lfu']) {
-      const check = assertNoEviction(fakeRedis(() => ['maxmemory-policy', policy]));
-      await expect(check).rejects.toBeInstanceOf(ConfigError);
-      await expect(check).rejects.toThrow(new RegExp(`maxmemory-policy ${policy}, .*expected "maxmemory-policy noeviction"`));
-    }
   });
 });

@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { parseLoadOptions, UsageError } from './options.js';
+
+describe('--secure', () => {
+  it('private servers with TLS and credentials, for the worker target', () => {
+    expect(parseLoadOptions(['--secure', '--target', 'worker'], {})).toMatchObject({ secure: true, servers: 'private', target: 'worker' });
+    expect(parseLoadOptions(['--target', 'worker'], {})).toMatchObject({ secure: false });
+  });
+
+  it('refused with given servers or the seed baseline (it connects without credentials)', () => {
+    expect(() => parseLoadOptions(['--secure', '--servers', 'given', '--target', 'worker'], {})).toThrow(UsageError);
+    expect(() => parseLoadOptions(['--secure', '--target', 'baseline'], {})).toThrow(/--secure needs --servers private and --target worker or none/);
+  });
+});
