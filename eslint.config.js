@@ -75,13 +75,14 @@ export default tseslint.config(
   },
   {
     // The load driver is an outside client: it knows the contracts, never the worker's code
-    // (docs/loadtest.md). Only the benchmarks of internals (engines/, micro/) import data-plane packages.
+    // (docs/loadtest.md); it connects as every process does (connections). Only the benchmarks of
+    // internals (engines/, micro/) import data-plane packages.
     files: ['loadtest/**/*.ts'],
     ignores: ['loadtest/engines/**', 'loadtest/micro/**'],
     rules: noDeepImports([
       {
         regex: '^(@at-orchestrator/(worker|runtime|coordinator)|at-orchestrator)(/|$)',
-        message: 'The load driver is an outside client: contracts, sim and local-servers only. Benchmarks of internals go in loadtest/engines or loadtest/micro.',
+        message: 'The load driver is an outside client: contracts, connections, sim and local-servers only. Benchmarks of internals go in loadtest/engines or loadtest/micro.',
       },
     ]),
   },
