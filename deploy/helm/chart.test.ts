@@ -17,7 +17,31 @@ const MONITORING_API = 'monitoring.coreos.com/v1';
 
 /** Variables that secrets carry; those the chart sets itself (pod identities, role, mounted files). */
 const SECRET_VARIABLES = ['NATS_URL', 'REDIS_URL', 'REDLOCK_URLS'];
-const CHART_VARIABLES = ['WORKER_ID', 'COORDINATOR_ID', 'COORDINATOR', 'RULES_FILE', 'ML_MODEL_FILE'];
+const CHART_VARIABLES = [
+  'WORKER_ID',
+  'COORDINATOR_ID',
+  'COORDINATOR',
+  'RULES_FILE',
+  'ML_MODEL_FILE',
+  // From nats.auth, nats.tls, redis.auth, redis.tls and controlPlane: secret keys and mounted files.
+  'NATS_USER',
+  'NATS_PASSWORD',
+  'NATS_TOKEN',
+  'NATS_NKEY_SEED_FILE',
+  'NATS_CREDS_FILE',
+  'NATS_TLS_CA_FILE',
+  'NATS_TLS_CERT_FILE',
+  'NATS_TLS_KEY_FILE',
+  'NATS_TLS_REQUIRED',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_TLS_CA_FILE',
+  'REDIS_TLS_CERT_FILE',
+  'REDIS_TLS_KEY_FILE',
+  'CLUSTER_SECRET',
+  'CLUSTER_SECRET_PREVIOUS',
+  'OPERATOR_TOKEN',
+];
 
 interface Render {
   docs: K8sObject[];
@@ -356,9 +380,11 @@ describe('settings and secrets', () => {
     for (const workload of docs.filter((d) => d.kind === 'Deployment' || d.kind === 'Pod')) {
       const c = podSpecOf(workload).containers[0];
       const env: Record<string, string> = { ...configMap, ...secrets };
-      for (const e of c.env as { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]) {
+      for (const e of c.env as { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { key: string } } }[]) {
         expect(CHART_VARIABLES, `${workload.metadata.name} sets ${e.name}`).toContain(e.name);
-        env[e.name] = e.value ?? (e.valueFrom?.fieldRef.fieldPath === 'metadata.name' ? `${workload.metadata.name}-7d9f8c6b5-x2x4q` : '');
+        // A key of a Secret: a value as long as the code asks of a secret.
+        const fromSecret = e.valueFrom?.secretKeyRef !== undefined ? `${e.valueFrom.secretKeyRef.key}-0123456789abcdef` : '';
+        env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? `${workload.metadata.name}-7d9f8c6b5-x2x4q` : fromSecret);
       }
       expect(() => loadConfig(env), workload.metadata.name).not.toThrow();
     }
@@ -435,14 +461,19 @@ describe('files and network', () => {
     expect(coordinator.volumes.map((v: { name: string }) => v.name)).toEqual(['tmp']);
   });
 
-  it('NetworkPolicy: the HTTP port from the listed namespaces; out only DNS and the listed ports', () => {
-    expect(kinds(rendered('defaults').docs)).not.toContain('NetworkPolicy');
+  it('NetworkPolicy: the HTTP port from the metrics scraper and the listed namespaces; out only DNS, NATS, Redis and the listed ports', () => {
+    // On by default since production trust (docs/security.md); the selectors are tested in chart-security.test.ts.
+    expect(kinds(rendered('defaults').docs)).toContain('NetworkPolicy');
+    expect(kinds(template([], ['--set', 'networkPolicy.enabled=false']).docs)).not.toContain('NetworkPolicy');
     const spec = specOf(find(rendered('production').docs, 'NetworkPolicy'));
     expect(spec.ingress).toEqual([
       {
         from: [
           { podSelector: {} },
-          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+          },
           { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'trading-ops' } } },
         ],
         ports: [{ port: 'http', protocol: 'TCP' }],

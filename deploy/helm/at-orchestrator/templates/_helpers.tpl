@@ -107,6 +107,7 @@ toString prints in exponent form from 1e+06 up ("1e+06"): whole numbers are prin
 
 {{/* Checks that cannot be written in values.schema.json. */}}
 {{- define "at-orchestrator.validate" -}}
+{{- include "at-orchestrator.validateSecurity" . }}
 {{- $grace := include "at-orchestrator.setting" (dict "root" . "name" "SHUTDOWN_GRACE_SEC") | float64 }}
 {{- range $component := list "coordinator" "worker" }}
 {{- $c := index $.Values $component }}
@@ -246,6 +247,9 @@ spec:
         - name: ML_MODEL_FILE
           value: /etc/at-orchestrator/model/{{ $root.Values.mlModel.fileName }}
         {{- end }}
+        {{- with include "at-orchestrator.securityEnv" (dict "root" $root "role" .component) | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
       ports:
         - name: http
           containerPort: {{ include "at-orchestrator.httpPort" $root }}
@@ -294,8 +298,14 @@ spec:
           mountPath: /etc/at-orchestrator/model
           readOnly: true
         {{- end }}
+        {{- with include "at-orchestrator.securityMounts" (dict "root" $root "role" .component) | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
   volumes:
     {{- include "at-orchestrator.tmpVolume" $root | nindent 4 }}
+    {{- with include "at-orchestrator.securityVolumes" (dict "root" $root "role" .component) | trim }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- if and $isWorker $root.Values.rules.enabled }}
     - name: rules
       configMap:
