@@ -133,6 +133,11 @@ describe('control plane with bus permissions off', () => {
     expect(w1.exitCode).toBeUndefined();
     expect(await http<{ partitions_owned: number }>(w1, '/health')).toMatchObject({ partitions_owned: P, state: 'running' });
     expect(await c.cli('partitions')).toEqual(before);
+    // Its idea of the leader epoch did not move to 9e15: the real leader's revoke (at the live epoch)
+    // is still obeyed when a second worker joins.
+    await c.startWorker('w2');
+    await c.waitForBalance(['w1', 'w2'], P);
+    expect(await http<{ partitions_owned: number }>(w1, '/health')).toMatchObject({ partitions_owned: P / 2 });
     // And it keeps deciding: correlations published after the forgeries are decided once each.
     const decisions = new DecisionLog(stack.js, 'after-forgery-');
     await decisions.start();
