@@ -57,6 +57,8 @@ export interface DataPlaneDeps {
   ownership: 'coordinated' | 'self';
   /** Whether the worker takes new work (false while starting and draining). */
   running: () => boolean;
+  /** Whether intake and resumes wait for room under the bounds (default: running; never while draining). */
+  accepting?: () => boolean;
 }
 
 /**
@@ -107,7 +109,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     maxOpen: config.ingest.maxOpenCorrelations,
     onPause: (bound) => metrics.intakePaused.inc({ bound }),
     decisionEpoch: (p) => owner?.decisionEpoch(p) ?? -1,
-    accepting: running,
+    accepting: d.accepting ?? running,
     log,
   });
   queue = decisions;

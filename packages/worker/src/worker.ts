@@ -220,7 +220,13 @@ export class OrchestratorWorker {
       redlock: this.redlockLinks,
       ownership: this.options.ownership ?? 'coordinated',
       running: () => this.stateNow === 'running',
+      // Resuming partitions at start (self-owned epochs, a restarted worker's rejoin) waits for room
+      // under MAX_OPEN_CORRELATIONS like a takeover while running; only draining never waits.
+      accepting: () => this.stateNow === 'starting' || this.stateNow === 'running',
     }));
+    // Deadlines are checked before anything is resumed: a resume waiting for room needs the open
+    // correlations to time out, or it would wait forever.
+    plane.queue.start(Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20))));
 
     const redis = this.redis;
     const recover = (): Promise<void> =>
@@ -256,7 +262,6 @@ export class OrchestratorWorker {
     else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
 
     if ((this.options.ownership ?? 'coordinated') === 'coordinated') await this.joinCluster(this.nats, redis, plane);
-    plane.queue.start(Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20))));
     this.consumer = new SignalConsumer({
       js: plane.js,
       stream: config.nats.stream,
