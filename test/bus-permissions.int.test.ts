@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,8 +98,9 @@ async function expectRefused(user: User, denied: string, allowed: string): Promi
   role.nc.publish(allowed, 'fine');
   await role.nc.flush();
   await observer.arrived(allowed);
-  await expect(role.violation(denied)).resolves.toEqual({ operation: 'publish', subject: denied });
+  // Had the server let it through, the refused message would have arrived first.
   expect(observer.seen, `${user} → ${denied}`).toEqual([allowed]);
+  await expect(role.violation(denied)).resolves.toEqual({ operation: 'publish', subject: denied });
   expect(role.violations.map((v) => v.subject)).toEqual([denied]);
   observer.close();
   await role.nc.close();
@@ -129,6 +130,20 @@ describe('the shipped configuration', () => {
     const missing = check(withoutWorker);
     expect(missing.ok).toBe(false);
     expect(missing.output).toContain("'NATS_WORKER_PASSWORD'");
+  });
+
+  it("compose's configuration, with the shipped permissions mounted beside it, is valid too", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'compose-nats-'));
+    try {
+      mkdirSync(join(dir, 'shipped'));
+      copyFileSync(fileURLToPath(new URL('../deploy/nats/permissions.conf', import.meta.url)), join(dir, 'shipped', 'permissions.conf'));
+      copyFileSync(fileURLToPath(new URL('../deploy/compose/nats.conf', import.meta.url)), join(dir, 'nats.conf'));
+      const env = { ...passwordEnv, NATS_SIMULATED_AGENTS_PASSWORD: 'psim' };
+      const out = execFileSync('nats-server', ['-c', join(dir, 'nats.conf'), '-t'], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', stdio: 'pipe' });
+      expect(out).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a wrong password', async () => {
