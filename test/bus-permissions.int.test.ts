@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSubjects, DLQ_SUBJECT, DECISION_SUBJECT, loadConfig, signalSubject } from '@at-orchestrator/contracts';
 import { NatsServer } from '@at-orchestrator/local-servers';
 import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime';
+import { listDeadLetters, redriveDeadLetters } from '@at-orchestrator/worker';
 
 /**
  * The shipped bus permissions (deploy/nats/nats.conf, as it is) on a real nats-server: each role is
@@ -23,12 +24,12 @@ import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime'
 
 const SHIPPED = fileURLToPath(new URL('../deploy/nats/nats.conf', import.meta.url));
 const SHIPPED_TLS = fileURLToPath(new URL('../deploy/nats/nats-tls.conf', import.meta.url));
-const USERS = ['admin', 'coordinator', 'worker', 'operator', 'decisions', 'agent-momentum', 'agent-risk', 'agent-correlation'] as const;
+const USERS = ['admin', 'coordinator', 'worker', 'operator', 'decisions', 'dead-letters', 'agent-momentum', 'agent-risk', 'agent-correlation'] as const;
 type User = (typeof USERS)[number];
 
 // Letters and digits only: the server parses a variable's value as it would a value in the file.
 const passwords = Object.fromEntries(USERS.map((u) => [u, `p${randomBytes(16).toString('hex')}`])) as Record<User, string>;
-const passwordEnv = Object.fromEntries(USERS.map((u) => [`NATS_${u.toUpperCase().replace('-', '_')}_PASSWORD`, passwords[u]]));
+const passwordEnv = Object.fromEntries(USERS.map((u) => [`NATS_${u.toUpperCase().replaceAll('-', '_')}_PASSWORD`, passwords[u]]));
 
 /** A connection that records the permission violations the server reports to it. */
 interface Watched {
@@ -247,6 +248,28 @@ describe('the flows each role needs work with the shipped users', () => {
     expect([...worker.violations, ...agent.violations, ...decisions.violations]).toEqual([]);
   });
 
+  it('the dead-letter user lists letters and re-drives one to its agent subject, and can do nothing else', async () => {
+    const worker = await as('worker');
+    await ensureJetStreamTopology(worker.nc, config, memoryLogger().log);
+    const letter = {
+      reason: 'bad_json',
+      detail: 'test',
+      subject: signalSubject('risk'),
+      received_at: new Date(0).toISOString(),
+      worker_id: 'w1',
+      payload_b64: Buffer.from('{"corr_id":"dl1"}').toString('base64'),
+    };
+    const stored = await jetstream(worker.nc).publish(DLQ_SUBJECT, JSON.stringify(letter));
+    const dlq = await as('dead-letters');
+    const listed = await listDeadLetters(dlq.nc, config.nats.dlqStream, 'bad_json', 10);
+    expect(listed.map((l) => [l.seq, l.subject])).toContainEqual([stored.seq, signalSubject('risk')]);
+    const [redriven] = await redriveDeadLetters(dlq.nc, config.nats.dlqStream, [stored.seq]);
+    expect(redriven).toMatchObject({ ok: true, subject: signalSubject('risk'), stream: config.nats.stream });
+    expect(dlq.violations).toEqual([]);
+    await expectRefused('dead-letters', ClusterSubjects.worker('w1'), signalSubject('risk'));
+    await expectRefused('dead-letters', DECISION_SUBJECT, signalSubject('risk'));
+  });
+
   it('a worker cannot delete or purge a stream, nor delete the durable', async () => {
     const jsm = await jetstreamManager((await as('worker')).nc);
     await expect(jsm.streams.delete(config.nats.decisionStream)).rejects.toThrow();
@@ -260,9 +283,9 @@ describe('the flows each role needs work with the shipped users', () => {
     const worker = await as('worker');
     const coordinator = await as('coordinator');
     const operator = await as('operator');
-    worker.nc.subscribe(ClusterSubjects.worker('w1'), { callback: (_e, m) => m.respond('ok-command') });
-    worker.nc.subscribe(ClusterSubjects.forward('w1'), { callback: (_e, m) => m.respond('ok-forward') });
-    coordinator.nc.subscribe(ClusterSubjects.leader, { callback: (_e, m) => m.respond('ok-leader') });
+    worker.nc.subscribe(ClusterSubjects.worker('w1'), { callback: (_e, m) => void m.respond('ok-command') });
+    worker.nc.subscribe(ClusterSubjects.forward('w1'), { callback: (_e, m) => void m.respond('ok-forward') });
+    coordinator.nc.subscribe(ClusterSubjects.leader, { callback: (_e, m) => void m.respond('ok-leader') });
     const table = await observe([ClusterSubjects.assignment]);
     await Promise.all([worker.nc.flush(), coordinator.nc.flush()]);
 
@@ -307,7 +330,7 @@ describe('the TLS variant (nats-tls.conf)', () => {
         const tls = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'client.crt'), keyFile: join(dir, 'client.key') };
         const operator = await as('operator', url, { tls });
         const coordinator = await as('coordinator', url, { tls });
-        coordinator.nc.subscribe(ClusterSubjects.leader, { callback: (_e, m) => m.respond('ok-leader') });
+        coordinator.nc.subscribe(ClusterSubjects.leader, { callback: (_e, m) => void m.respond('ok-leader') });
         await coordinator.nc.flush();
         expect((await operator.nc.request(ClusterSubjects.leader, 'status', { timeout: 5_000 })).string()).toBe('ok-leader');
         operator.nc.publish(ClusterSubjects.assignment, 'forged');
