@@ -17,6 +17,9 @@ const PREFIX = 'pg';
 const momentum = (corrId: string) => JSON.stringify({ corr_id: corrId, agent_name: 'momentum', analysis: { momentum_strength: 0.4, confidence: 0.9, trend_direction: 'up' } });
 const risk = (corrId: string) => JSON.stringify({ corr_id: corrId, agent_name: 'risk', analysis: { risk_level: 'low', position_sizing: { recommended_size: 1 } } });
 
+/** Open correlations of a worker, from its /health report. */
+const openOf = (w: OrchestratorWorker): number => (w.health().bounds as { open_correlations: { used: number } }).open_correlations.used;
+
 let stack: Stack;
 let cluster: ClusterHarness;
 let b: OrchestratorWorker | undefined;
@@ -65,7 +68,7 @@ it(`${OPEN} open correlations of a dead owner's partitions against MAX_OPEN_CORR
   let maxOpen = 0;
   let sampling = true;
   const sample = (): void => {
-    maxOpen = Math.max(maxOpen, b!.health().bounds.open_correlations.used);
+    maxOpen = Math.max(maxOpen, openOf(b!));
     if (sampling) setImmediate(sample);
   };
   sample();
@@ -106,7 +109,7 @@ it(`a worker starting over ${OPEN} open correlations in Redis (self-owned: it ta
   let maxOpen = 0;
   let sampling = true;
   const sample = (): void => {
-    maxOpen = Math.max(maxOpen, w.health().bounds.open_correlations.used);
+    maxOpen = Math.max(maxOpen, openOf(w));
     if (sampling) setImmediate(sample);
   };
   sample();
