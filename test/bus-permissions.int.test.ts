@@ -279,7 +279,7 @@ describe('the flows each role needs work with the shipped users', () => {
     expect((await admin.streams.info(config.nats.decisionStream)).config.name).toBe(config.nats.decisionStream);
   });
 
-  it('a coordinator requests a worker, a worker forwards to a worker, an operator asks the leader', async () => {
+  it('a coordinator requests a worker, a worker forwards to a worker, an operator (and the CLI in a coordinator pod) asks the leader', async () => {
     const worker = await as('worker');
     const coordinator = await as('coordinator');
     const operator = await as('operator');
@@ -293,13 +293,16 @@ describe('the flows each role needs work with the shipped users', () => {
     const other = await as('worker');
     expect((await other.nc.request(ClusterSubjects.forward('w1'), 'batch', { timeout: 5_000 })).string()).toBe('ok-forward');
     expect((await operator.nc.request(ClusterSubjects.leader, 'status', { timeout: 5_000 })).string()).toBe('ok-leader');
+    // The CLI run inside a coordinator pod asks the leader as the coordinator.
+    const standby = await as('coordinator');
+    expect((await standby.nc.request(ClusterSubjects.leader, 'status', { timeout: 5_000 })).string()).toBe('ok-leader');
     coordinator.nc.publish(ClusterSubjects.assignment, 'table');
     await table.arrived(ClusterSubjects.assignment);
     const workerSeesTable = worker.nc.subscribe(ClusterSubjects.assignment, { max: 1 });
     await worker.nc.flush();
     coordinator.nc.publish(ClusterSubjects.assignment, 'table');
     for await (const m of workerSeesTable) expect(m.string()).toBe('table');
-    expect([...worker.violations, ...coordinator.violations, ...operator.violations, ...other.violations]).toEqual([]);
+    expect([...worker.violations, ...coordinator.violations, ...operator.violations, ...other.violations, ...standby.violations]).toEqual([]);
   });
 });
 
