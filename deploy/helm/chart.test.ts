@@ -438,6 +438,18 @@ describe('settings and secrets', () => {
   });
 });
 
+describe('memory', () => {
+  it("workers' V8 heap is limited below the pod's memory limit (NODE_OPTIONS from worker.heapLimitMiB), so garbage is collected before the limit", () => {
+    const env = (r: Render) =>
+      Object.fromEntries(podSpecOf(find(r.docs, 'Deployment', '-worker')).containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env(rendered('defaults')).NODE_OPTIONS).toBe('--max-old-space-size=384');
+    expect(env(template([], ['--set', 'worker.heapLimitMiB=900'])).NODE_OPTIONS).toBe('--max-old-space-size=900');
+    const limit = podSpecOf(find(rendered('defaults').docs, 'Deployment', '-worker')).containers[0].resources.limits.memory as string;
+    expect(Number(/^(\d+)Mi$/.exec(limit)![1])).toBeGreaterThan(384 + 64);
+    expect(() => template([], ['--set', 'worker.heapLimitMiB=10'])).toThrow(/heapLimitMiB/);
+  });
+});
+
 describe('files and network', () => {
   it('the rules file and the ml model are mounted read-only where RULES_FILE and ML_MODEL_FILE point', () => {
     const production = podSpecOf(find(rendered('production').docs, 'Deployment', '-worker'));

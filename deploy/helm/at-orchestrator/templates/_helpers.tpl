@@ -238,6 +238,8 @@ spec:
         {{- if $isWorker }}
         - name: COORDINATOR
           value: {{ ternary "embedded" "off" $root.Values.worker.embeddedCoordinator | quote }}
+        - name: NODE_OPTIONS
+          value: {{ printf "--max-old-space-size=%d" (int $root.Values.worker.heapLimitMiB) | quote }}
         {{- end }}
         {{- if and $isWorker $root.Values.rules.enabled }}
         - name: RULES_FILE
