@@ -17,6 +17,8 @@ const MONITORING_API = 'monitoring.coreos.com/v1';
 
 /** Variables that secrets carry; those the chart sets itself (pod identities, role, mounted files). */
 const SECRET_VARIABLES = ['NATS_URL', 'REDIS_URL', 'REDLOCK_URLS'];
+/** Node.js's own variables the chart sets (not the orchestrator's configuration): the worker's heap limit. */
+const NODE_VARIABLES = ['NODE_OPTIONS'];
 const CHART_VARIABLES = [
   'WORKER_ID',
   'COORDINATOR_ID',
@@ -381,7 +383,7 @@ describe('settings and secrets', () => {
       const c = podSpecOf(workload).containers[0];
       const env: Record<string, string> = { ...configMap, ...secrets };
       for (const e of c.env as { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { key: string } } }[]) {
-        expect(CHART_VARIABLES, `${workload.metadata.name} sets ${e.name}`).toContain(e.name);
+        expect([...CHART_VARIABLES, ...NODE_VARIABLES], `${workload.metadata.name} sets ${e.name}`).toContain(e.name);
         // A key of a Secret: a value as long as the code asks of a secret.
         const fromSecret = e.valueFrom?.secretKeyRef !== undefined ? `${e.valueFrom.secretKeyRef.key}-0123456789abcdef` : '';
         env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? `${workload.metadata.name}-7d9f8c6b5-x2x4q` : fromSecret);
