@@ -93,8 +93,8 @@ describe('ingest checks', () => {
 
   it('/health shows how full each bound is', () => {
     const bounds = worker.health().bounds as Record<string, { used: number; max?: number }>;
-    expect(bounds.open_correlations!.max).toBe(100_000);
-    expect(bounds.unsynced_done_markers).toEqual({ used: 0, max: 100_000 });
+    expect(bounds.open_correlations!.max).toBe(50_000);
+    expect(bounds.unsynced_done_markers).toEqual({ used: 0, max: 50_000 });
   });
 });
 
