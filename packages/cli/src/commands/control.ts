@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, redactUrl, type LeaderRequest, type OrchestratorConfig } from '@at-orchestrator/contracts';
+import type { LeaderRequest } from '@at-orchestrator/contracts';
 import {
   compactRanges,
   requestLeader,
@@ -13,7 +13,7 @@ import {
   type StatusData,
   type WorkersData,
 } from '@at-orchestrator/coordinator';
-import { NatsLink, createLogger } from '@at-orchestrator/runtime';
+import { EXIT, connectForCommand } from '../bus-connection.js';
 import type { Command } from '../command.js';
 
 /**
@@ -23,7 +23,6 @@ import type { Command } from '../command.js';
  * Exit codes: 0 done; 1 no leader answered, or NATS unreachable; 2 bad usage or configuration;
  * 3 the leader refused (the target does not exist, …; the reason's code is printed).
  */
-export const EXIT = { ok: 0, unreachable: 1, usage: 2, refused: 3 } as const;
 
 const DEFAULT_TIMEOUT_MS = 3_000;
 
@@ -83,24 +82,10 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
         }
       }
 
-      let nats: OrchestratorConfig['nats'];
-      let operatorToken: string | undefined;
-      try {
-        const config = loadConfig(process.env);
-        nats = config.nats;
-        operatorToken = config.security.operatorToken;
-      } catch (err) {
-        if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
-        throw err;
-      }
-      const log = createLogger({ service: 'at-orchestrator-cli', env: 'cli', level: 'silent' });
-      let link: NatsLink;
-      try {
-        link = await NatsLink.connect({ servers: nats.servers, auth: nats.auth, name: `at-orchestrator-cli-${spec.cmd}`, log, timeoutMs });
-      } catch (err) {
-        if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
-        return fail(EXIT.unreachable, redactUrl((err as Error).message));
-      }
+      const connection = await connectForCommand(spec.cmd, timeoutMs);
+      if (!connection.ok) return fail(connection.code, connection.message);
+      const { link } = connection;
+      const operatorToken = connection.config.security.operatorToken;
       try {
         // Signed with OPERATOR_TOKEN when set: actions need it, read-only commands do not.
         const answer = await requestLeader(link.nc, request, timeoutMs, operatorToken);

@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, redactUrl, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { NatsLink, createLogger } from '@at-orchestrator/runtime';
+import { redactUrl } from '@at-orchestrator/contracts';
+import type { NatsLink } from '@at-orchestrator/runtime';
 import { listDeadLetters, redriveDeadLetters, type ListedDeadLetter } from '@at-orchestrator/worker';
+import { EXIT, connectForCommand } from '../bus-connection.js';
 import type { Command } from '../command.js';
 
 type NatsConnection = NatsLink['nc'];
 
 /** Exit codes: as the other operator commands (0 done, 1 unreachable, 2 usage, 3 refused). */
-const EXIT = { ok: 0, unreachable: 1, usage: 2, refused: 3 } as const;
 const DEFAULT_LIMIT = 1_000;
 
 const USAGE = [
@@ -59,21 +59,10 @@ export const dlqCommand: Command = {
       if (bad !== undefined) return fail(EXIT.usage, `sequence ${JSON.stringify(bad)} is not valid: expected a stream sequence number (1, 2, …)`);
     }
 
-    let nats: OrchestratorConfig['nats'];
-    try {
-      nats = loadConfig(process.env).nats;
-    } catch (err) {
-      if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
-      throw err;
-    }
-    const log = createLogger({ service: 'at-orchestrator-cli', env: 'cli', level: 'silent' });
-    let link: NatsLink;
-    try {
-      link = await NatsLink.connect({ servers: nats.servers, auth: nats.auth, name: 'at-orchestrator-cli-dlq', log, timeoutMs: 3_000 });
-    } catch (err) {
-      if (err instanceof ConfigError) return fail(EXIT.usage, `invalid configuration: ${err.message}`);
-      return fail(EXIT.unreachable, redactUrl((err as Error).message));
-    }
+    const connection = await connectForCommand('dlq', 3_000);
+    if (!connection.ok) return fail(connection.code, connection.message);
+    const { link } = connection;
+    const nats = connection.config.nats;
     try {
       if (action === 'list') {
         const letters = await listDeadLetters(link.nc, nats.dlqStream, parsed.values.reason, limit);
