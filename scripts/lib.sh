@@ -52,6 +52,18 @@ ensure_servers() {
   fi
 }
 
+# The tests make their certificates (a private CA, server and client certificates) with openssl.
+ensure_test_tools() {
+  command -v openssl >/dev/null 2>&1 && return
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian package: openssl"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+  else
+    die "missing openssl (the tests make TLS certificates with it): install it with: sudo apt-get install -y openssl"
+  fi
+}
+
 install_deps() {
   say "installing dependencies (pnpm install)"
   pnpm install --frozen-lockfile --reporter=append-only >/dev/null

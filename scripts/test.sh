@@ -7,5 +7,6 @@ source scripts/lib.sh
 ensure_node
 ensure_pnpm
 ensure_servers
+ensure_test_tools
 install_deps
 pnpm test
