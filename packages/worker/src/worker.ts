@@ -258,8 +258,7 @@ export class OrchestratorWorker {
       startAwaitsPolicy = true;
       await policyChecked();
       await recover();
-    }
-    else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
+    } else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
 
     if ((this.options.ownership ?? 'coordinated') === 'coordinated') await this.joinCluster(this.nats, redis, plane);
     this.consumer = new SignalConsumer({
