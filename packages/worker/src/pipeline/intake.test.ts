@@ -1,0 +1,163 @@
+import { describe, expect, it, vi } from 'vitest';
+import { parseSignal } from '@at-orchestrator/contracts';
+import { Registry, memoryLogger } from '@at-orchestrator/runtime';
+import { SimpleEngine } from '../engines/index.js';
+import { Correlations } from '../fanin/correlations.js';
+import { DecidedSet } from '../fanin/decided-set.js';
+import { FanInBuffer } from '../fanin/fan-in-buffer.js';
+import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
+import { WorkerMetrics } from '../metrics.js';
+import type { CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
+import type { DecisionQueue } from './decision-queue.js';
+import { Intake, type Inbound } from './intake.js';
+
+const encoder = new TextEncoder();
+const bodies = {
+  momentum: (c: string) => JSON.stringify({ corr_id: c, agent_name: 'momentum', analysis: { momentum_strength: 0.5, confidence: 0.9, trend_direction: 'up' } }),
+  risk: (c: string) => JSON.stringify({ corr_id: c, agent_name: 'risk', analysis: { risk_level: 'low', position_sizing: { recommended_size: 10 } } }),
+  correlation: (c: string) => JSON.stringify({ corr_id: c, agent_name: 'correlation', analysis: { correlation_score: 0.4 } }),
+};
+
+function source() {
+  return { holdable: true, ack: vi.fn<() => void>(), nak: vi.fn<(delayMs?: number) => void>(), hold: vi.fn<() => void>() } satisfies SignalSource;
+}
+
+function inbound(corrId: string, agent: keyof typeof bodies, partition = 3) {
+  const payload = bodies[agent](corrId);
+  const parsed = parseSignal(encoder.encode(payload));
+  if (!parsed.ok) throw new Error(parsed.detail);
+  const src = source();
+  const reject = vi.fn(async () => {});
+  return { item: { signal: parsed.signal, payload, partition, source: src, reject } satisfies Inbound, src, reject };
+}
+
+function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number } = {}) {
+  const engine = new SimpleEngine(['momentum', 'risk']);
+  const registry = new Registry();
+  const metrics = new WorkerMetrics(registry);
+  const onFenced = vi.fn();
+  const correlations = new Correlations({ open: new FanInBuffer(engine, 2, 60_000), decided: new DecidedSet(1_000), metrics, onFenced });
+  const verdicts: StoreVerdict[][] = [];
+  const store = {
+    storeSignals: vi.fn(async (items: readonly SignalToStore[]): Promise<StoreVerdict[]> => verdicts.shift() ?? items.map(() => ({ kind: 'stored' }))),
+    recordLate: vi.fn(async () => {}),
+  };
+  const queue = { enqueue: vi.fn(), drain: vi.fn() };
+  const intake = new Intake({
+    correlations,
+    queue: queue as unknown as DecisionQueue,
+    store: store as unknown as CorrelationStore,
+    redisAvailable: () => o.redis ?? true,
+    epochs: { ownedEpoch: (p) => (p === 3 ? 7 : undefined), canWrite: o.canWrite ?? true },
+    maxAgentsPerCorrelation: o.maxAgents ?? 16,
+    metrics,
+    log: memoryLogger('silent').log,
+  });
+  const counter = async (name: string): Promise<number> =>
+    ((await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+  return { intake, store, queue, correlations, onFenced, verdicts, counter };
+}
+
+describe('Intake', () => {
+  it('stores new signals in one round trip under the partition epoch, acks them once stored, and hands a complete correlation to the queue', async () => {
+    const { intake, store, queue, correlations } = setup();
+    const m = inbound('c1', 'momentum');
+    const r = inbound('c1', 'risk');
+    await intake.take([m.item, r.item]);
+    expect(store.storeSignals).toHaveBeenCalledTimes(1);
+    expect(store.storeSignals.mock.calls[0]![0].map((i) => [i.corrId, i.agent, i.epoch])).toEqual([
+      ['c1', 'momentum', 7],
+      ['c1', 'risk', 7],
+    ]);
+    expect([m.src.ack.mock.calls.length, r.src.ack.mock.calls.length]).toEqual([1, 1]);
+    expect(queue.enqueue.mock.calls.map(([c, atDeadline]) => [(c as { corrId: string }).corrId, atDeadline])).toEqual([['c1', false]]);
+    expect(correlations.open.get('c1')).toBeUndefined();
+  });
+
+  it('a second delivery of a stored signal is a duplicate: counted and acked, not stored again', async () => {
+    const { intake, store, counter } = setup();
+    await intake.take([inbound('c2', 'momentum').item]);
+    const again = inbound('c2', 'momentum');
+    await intake.take([again.item]);
+    expect(store.storeSignals).toHaveBeenCalledTimes(1);
+    expect(again.src.ack).toHaveBeenCalledOnce();
+    expect(await counter('orchestrator_duplicate_signals_total')).toBe(1);
+  });
+
+  it('a signal for a correlation decided here is late: acked, counted and recorded in Redis', async () => {
+    const { intake, store, correlations, counter } = setup();
+    correlations.decided.add('c3', ['momentum', 'risk']);
+    const late = inbound('c3', 'correlation');
+    await intake.take([late.item]);
+    expect(late.src.ack).toHaveBeenCalledOnce();
+    expect(store.storeSignals).not.toHaveBeenCalled();
+    expect(store.recordLate).toHaveBeenCalledWith([{ corrId: 'c3', agent: 'correlation', payload: bodies.correlation('c3') }]);
+    expect(await counter('orchestrator_late_signals_total')).toBe(1);
+  });
+
+  it('a fenced store gives the signal back to JetStream and tells the partition owner which epoch was refused', async () => {
+    const { intake, verdicts, correlations, onFenced, counter } = setup();
+    verdicts.push([{ kind: 'fenced' }]);
+    const m = inbound('c4', 'momentum');
+    await intake.take([m.item]);
+    expect(m.src.ack).not.toHaveBeenCalled();
+    expect(m.src.nak).toHaveBeenCalledWith(RETRY_DELAY_MS);
+    expect(onFenced).toHaveBeenCalledWith(3, 7);
+    expect(correlations.open.get('c4')).toBeUndefined();
+    expect(await counter('orchestrator_fenced_writes_total')).toBe(1);
+  });
+
+  it('Redis says decided before: the correlation closes and the signal is acked as late', async () => {
+    const { intake, verdicts, correlations } = setup();
+    verdicts.push([{ kind: 'done', agents: ['momentum', 'risk'], published: true }]);
+    const c = inbound('c5', 'correlation');
+    await intake.take([c.item]);
+    expect(c.src.ack).toHaveBeenCalledOnce();
+    expect(correlations.open.get('c5')).toBeUndefined();
+    expect(correlations.decided.has('c5')).toBe(true);
+  });
+
+  it('Redis down (or no epochs yet): signals are held in memory, their sources not acked, and nothing is written', async () => {
+    for (const o of [{ redis: false }, { canWrite: false }]) {
+      const { intake, store, correlations } = setup(o);
+      const m = inbound('c6', 'momentum');
+      await intake.take([m.item]);
+      expect(store.storeSignals).not.toHaveBeenCalled();
+      expect(m.src.ack).not.toHaveBeenCalled();
+      expect(correlations.open.get('c6')!.held).toEqual([m.src]);
+      expect([...correlations.open.get('c6')!.unsynced.keys()]).toEqual(['momentum']);
+    }
+  });
+
+  it('a store that fails holds the signals in memory instead of losing them', async () => {
+    const { intake, store, correlations } = setup();
+    store.storeSignals.mockRejectedValueOnce(new Error('connection lost'));
+    const m = inbound('c7', 'momentum');
+    await intake.take([m.item]);
+    expect(m.src.ack).not.toHaveBeenCalled();
+    expect(correlations.open.get('c7')!.held).toEqual([m.src]);
+  });
+
+  it('one agent more than MAX_AGENTS_PER_CORRELATION is rejected (dead-lettered), the correlation keeps what it had', async () => {
+    const { intake, correlations } = setup({ maxAgents: 1 });
+    await intake.take([inbound('c8', 'momentum').item]);
+    const extra = inbound('c8', 'correlation');
+    await intake.take([extra.item]);
+    expect(extra.reject).toHaveBeenCalledWith('too_many_agents', expect.stringContaining('MAX_AGENTS_PER_CORRELATION'));
+    expect(Object.keys(correlations.open.get('c8')!.signals)).toEqual(['momentum']);
+  });
+
+  it('settled() waits for every intake in flight', async () => {
+    const { intake, store } = setup();
+    let release!: () => void;
+    store.storeSignals.mockImplementationOnce(() => new Promise((r) => (release = () => r([{ kind: 'stored' }]))));
+    void intake.take([inbound('c9', 'momentum').item]);
+    let settled = false;
+    const done = intake.settled().then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    release();
+    await done;
+    expect(settled).toBe(true);
+  });
+});
