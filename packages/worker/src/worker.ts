@@ -1,5 +1,5 @@
 import { ClusterKeys, ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { HealthServer, NatsLink, RedisLink, assertNoEviction, createRegistry, ensureJetStreamTopology, type HealthReport, type Logger, type Registry } from '@at-orchestrator/runtime';
+import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, type HealthReport, type Logger, type Registry } from '@at-orchestrator/runtime';
 import { AssignmentView } from './cluster/assignment-view.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
 import { assembleDataPlane, type DataPlane } from './data-plane.js';
@@ -10,6 +10,7 @@ import { DecidedSet } from './fanin/decided-set.js';
 import { FanInBuffer } from './fanin/fan-in-buffer.js';
 import { SignalConsumer } from './ingest/signal-consumer.js';
 import { WorkerMetrics } from './metrics.js';
+import { RedisGate } from './state/redis-gate.js';
 
 /**
  * Where a worker is in its life:
@@ -229,36 +230,18 @@ export class OrchestratorWorker {
     plane.queue.start(Math.max(5, Math.min(100, Math.floor(config.decisionTimeoutMs / 20))));
 
     const redis = this.redis;
-    const recover = (): Promise<void> =>
-      plane.sync.recover({
-        takeEpochs: () => plane.owner.takeEpochs(),
-        resumeRefused: () => plane.owner.resumeRefused(),
-        syncDoneMarkers: () => plane.emitter.syncAfterRecovery(),
-      });
-    // An evicting maxmemory-policy could drop done-markers or epochs: checked once, when Redis is
-    // first reached (at start, or later when it was down at start); nothing is recovered before.
-    let policyCheck: Promise<void> | undefined;
-    let startAwaitsPolicy = false;
-    const policyChecked = (): Promise<void> =>
-      (policyCheck ??= assertNoEviction(redis.client).catch((err: unknown) => {
-        if (!(err instanceof ConfigError)) policyCheck = undefined; // Redis lost mid-check: again at the next connection
-        throw err;
-      }));
-    redis.onAvailability((up) => {
-      this.metrics.degraded.set(up ? 0 : 1);
-      if (up) {
-        void policyChecked().then(recover, (err: unknown) => {
-          if (err instanceof ConfigError && !startAwaitsPolicy) this.refuseConfig(err);
-        });
-      }
-    });
-    const redisUp = await redis.start();
-    this.metrics.degraded.set(redisUp ? 0 : 1);
-    if (redisUp) {
-      startAwaitsPolicy = true;
-      await policyChecked();
-      await recover();
-    } else log.warn('redis unreachable at start: deciding from memory until it returns (degraded)');
+    await new RedisGate({
+      redis,
+      degraded: this.metrics.degraded,
+      recover: () =>
+        plane.sync.recover({
+          takeEpochs: () => plane.owner.takeEpochs(),
+          resumeRefused: () => plane.owner.resumeRefused(),
+          syncDoneMarkers: () => plane.emitter.syncAfterRecovery(),
+        }),
+      onRefused: (err) => this.refuseConfig(err),
+      log,
+    }).start();
 
     if ((this.options.ownership ?? 'coordinated') === 'coordinated') await this.joinCluster(this.nats, redis, plane);
     this.consumer = new SignalConsumer({
