@@ -51,6 +51,7 @@ export class DecisionEmitter {
   private readonly retry: DecisionJob[] = [];
   private readonly unsyncedDone = new Map<string, { corrId: string; partition: number; agents: string[] }>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly baseRetryDelay: number;
   private retryDelay: number;
   private failingSince: number | undefined;
   private lastStuckLog = 0;
@@ -59,7 +60,8 @@ export class DecisionEmitter {
   private closed = false;
 
   constructor(private readonly deps: EmitterDeps) {
-    this.retryDelay = deps.retryDelayMs ?? 500;
+    this.baseRetryDelay = deps.retryDelayMs ?? 500;
+    this.retryDelay = this.baseRetryDelay;
   }
 
   /**
@@ -204,7 +206,7 @@ export class DecisionEmitter {
         this.retry.push(job);
       }
     });
-    this.noteRetries(results.some((r) => r.status === 'rejected'), results.find((r) => r.status === 'rejected'));
+    this.noteRetries(results.find((r) => r.status === 'rejected'));
     if (this.retry.length > 0) this.scheduleRetry();
     if (published.length > 0) await this.markPublished(published);
   }
@@ -234,14 +236,14 @@ export class DecisionEmitter {
   }
 
   /** Keeps the unpublished gauge, the backoff and the "stuck" log line in step with the retries. */
-  private noteRetries(failed: boolean, sample: PromiseSettledResult<void> | undefined): void {
+  private noteRetries(failure: PromiseRejectedResult | undefined): void {
     this.deps.metrics.decisionsUnpublished.set(this.retry.length);
     const now = Date.now();
-    if (!failed) {
+    if (failure === undefined) {
       if (this.retry.length === 0 && this.failingSince !== undefined) {
         this.deps.log.info({ unpublished_ms: now - this.failingSince }, 'decision publishes succeed again');
         this.failingSince = undefined;
-        this.retryDelay = this.deps.retryDelayMs ?? 500;
+        this.retryDelay = this.baseRetryDelay;
       }
       return;
     }
@@ -249,8 +251,7 @@ export class DecisionEmitter {
     else this.retryDelay = Math.min(this.retryDelay * 2, this.deps.maxRetryDelayMs ?? 10_000);
     if (now - this.failingSince >= STUCK_LOG_MS && now - this.lastStuckLog >= STUCK_LOG_MS) {
       this.lastStuckLog = now;
-      const err = sample?.status === 'rejected' ? (sample.reason as unknown) : undefined;
-      this.deps.log.error({ err, unpublished: this.retry.length, stuck_ms: now - this.failingSince }, 'decisions stuck unpublished; retrying with backoff');
+      this.deps.log.error({ err: failure.reason as unknown, unpublished: this.retry.length, stuck_ms: now - this.failingSince }, 'decisions stuck unpublished; retrying with backoff');
     }
   }
 
