@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_VARIABLES, loadConfig } from '@at-orchestrator/contracts';
+import { CONFIG_VARIABLES, CONNECTION_VARIABLES, loadConfig } from '@at-orchestrator/contracts';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { HELM_VERSION, helm } from './helm-cli.js';
@@ -26,20 +26,7 @@ const CHART_VARIABLES = [
   'RULES_FILE',
   'ML_MODEL_FILE',
   // From nats.auth, nats.tls, redis.auth, redis.tls and controlPlane: secret keys and mounted files.
-  'NATS_USER',
-  'NATS_PASSWORD',
-  'NATS_TOKEN',
-  'NATS_NKEY_SEED_FILE',
-  'NATS_CREDS_FILE',
-  'NATS_TLS_CA_FILE',
-  'NATS_TLS_CERT_FILE',
-  'NATS_TLS_KEY_FILE',
-  'NATS_TLS_REQUIRED',
-  'REDIS_USERNAME',
-  'REDIS_PASSWORD',
-  'REDIS_TLS_CA_FILE',
-  'REDIS_TLS_CERT_FILE',
-  'REDIS_TLS_KEY_FILE',
+  ...CONNECTION_VARIABLES,
   'CLUSTER_SECRET',
   'CLUSTER_SECRET_PREVIOUS',
   'OPERATOR_TOKEN',

@@ -1,28 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { NatsServer, RedisServer, makeTestPki, natsTlsBlock, serverVersion } from '@at-orchestrator/local-servers';
-import { redactUrl } from '@at-orchestrator/contracts';
+import { CONNECTION_VARIABLES, redactUrl } from '@at-orchestrator/contracts';
 import type { ProcessRef } from './probes.js';
-
-/**
- * The connection variables every process of a run reads (the same names as the orchestrator's):
- * credentials and TLS files for NATS and Redis.
- */
-export const CONNECTION_VARIABLES = [
-  'NATS_USER',
-  'NATS_PASSWORD',
-  'NATS_TOKEN',
-  'NATS_NKEY_SEED_FILE',
-  'NATS_CREDS_FILE',
-  'NATS_TLS_CA_FILE',
-  'NATS_TLS_CERT_FILE',
-  'NATS_TLS_KEY_FILE',
-  'NATS_TLS_REQUIRED',
-  'REDIS_USERNAME',
-  'REDIS_PASSWORD',
-  'REDIS_TLS_CA_FILE',
-  'REDIS_TLS_CERT_FILE',
-  'REDIS_TLS_KEY_FILE',
-] as const;
 
 /** The broker and the store a run uses: private processes the driver owns, or given URLs. */
 export interface Infrastructure {

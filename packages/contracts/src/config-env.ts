@@ -242,6 +242,24 @@ export const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   STREAM_MAX_BYTES: String(1024 * 1024 * 1024),
 };
 
+/** How a process reaches NATS and Redis beyond their URLs: credentials and TLS files (docs/security.md). */
+export const CONNECTION_VARIABLES = [
+  'NATS_USER',
+  'NATS_PASSWORD',
+  'NATS_TOKEN',
+  'NATS_NKEY_SEED_FILE',
+  'NATS_CREDS_FILE',
+  'NATS_TLS_CA_FILE',
+  'NATS_TLS_CERT_FILE',
+  'NATS_TLS_KEY_FILE',
+  'NATS_TLS_REQUIRED',
+  'REDIS_USERNAME',
+  'REDIS_PASSWORD',
+  'REDIS_TLS_CA_FILE',
+  'REDIS_TLS_CERT_FILE',
+  'REDIS_TLS_KEY_FILE',
+] as const satisfies ReadonlyArray<keyof typeof BASE_DEFAULTS>;
+
 /** Every variable the orchestrator reads, for documentation and for `--help`. */
 export const CONFIG_VARIABLES = Object.keys(BASE_DEFAULTS) as ReadonlyArray<keyof typeof BASE_DEFAULTS>;
 

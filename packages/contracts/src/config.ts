@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BASE_DEFAULTS, CONFIG_VARIABLES, DEFAULT_PROFILE, EnvSchema, LOG_LEVELS, PROFILES, SECRET_VARS, type Env, type ProfileName } from './config-env.js';
 import { ConfigError } from './errors.js';
 
-export { CONFIG_VARIABLES, DEFAULT_PROFILE, PROFILES, type Env, type ProfileName } from './config-env.js';
+export { CONFIG_VARIABLES, CONNECTION_VARIABLES, DEFAULT_PROFILE, PROFILES, type Env, type ProfileName } from './config-env.js';
 
 /**
  * Configuration comes from environment variables (config-env.ts), validated once at start and frozen.
