@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DECISION_SUBJECT, signalSubject, type Env } from '@at-orchestrator/contracts';
 import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
-import { scrapeCounter } from './helpers/cluster.js';
+import { FAST_CLUSTER_ENV, scrapeCounter } from './helpers/cluster.js';
 import { CliProcess, killStrayChildren } from './helpers/stack.js';
 
 /**
@@ -55,14 +55,8 @@ function env(user: User, extra: Env = {}): Env {
     REDIS_URL: redis.url,
     HTTP_PORT: '0',
     LOG_LEVEL: 'warn',
-    COORDINATOR: 'off',
     PARTITIONS: '16',
-    HEARTBEAT_INTERVAL_MS: '200',
-    WORKER_LEASE_MS: '1500',
-    LEADER_LEASE_MS: '1500',
-    REVOKE_TIMEOUT_MS: '3000',
-    ACK_WAIT_SEC: '2',
-    DECISION_TIMEOUT_SEC: '10',
+    ...FAST_CLUSTER_ENV,
     // The test server's JetStream holds 4 GB: three streams of 64 MB fit.
     STREAM_MAX_BYTES: String(64 * 1024 * 1024),
     CLUSTER_SECRET: 'bus-permissions-cluster-secret',

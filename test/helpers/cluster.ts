@@ -11,6 +11,17 @@ export interface StatusWorker {
  * A cluster of real processes on one Stack: coordinators and workers started with the built CLI,
  * COORDINATOR=off on workers so that the coordinators are the only leaders, short leases.
  */
+/** Separate coordinator processes and short leases, so that a test sees handoffs and failovers in seconds. */
+export const FAST_CLUSTER_ENV = {
+  COORDINATOR: 'off',
+  HEARTBEAT_INTERVAL_MS: '200',
+  WORKER_LEASE_MS: '1500',
+  LEADER_LEASE_MS: '1500',
+  REVOKE_TIMEOUT_MS: '3000',
+  ACK_WAIT_SEC: '2',
+  DECISION_TIMEOUT_SEC: '10',
+} as const;
+
 export class ClusterHarness {
   readonly workers = new Map<string, CliProcess>();
   readonly coordinators = new Map<string, CliProcess>();
@@ -22,13 +33,7 @@ export class ClusterHarness {
 
   env(extra: Env = {}): Env {
     return this.stack.env({
-      COORDINATOR: 'off',
-      HEARTBEAT_INTERVAL_MS: '200',
-      WORKER_LEASE_MS: '1500',
-      LEADER_LEASE_MS: '1500',
-      REVOKE_TIMEOUT_MS: '3000',
-      ACK_WAIT_SEC: '2',
-      DECISION_TIMEOUT_SEC: '10',
+      ...FAST_CLUSTER_ENV,
       STATE_TTL_SECONDS: '120',
       ...this.overrides,
       ...extra,
