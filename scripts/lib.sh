@@ -52,15 +52,22 @@ ensure_servers() {
   fi
 }
 
-# The tests make their certificates (a private CA, server and client certificates) with openssl.
+# The tests need more than the servers: openssl makes their certificates (a private CA, server and
+# client certificates), chromium runs the console's browser tests (driven by playwright-core, no
+# downloaded browser) and prometheus ships promtool (the alert rules' unit tests) and the server the
+# dashboard test scrapes the cluster with.
 ensure_test_tools() {
-  command -v openssl >/dev/null 2>&1 && return
+  local missing=()
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || missing+=(prometheus)
+  [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian package: openssl"
+    say "installing Debian packages for the tests: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    die "missing openssl (the tests make TLS certificates with it): install it with: sudo apt-get install -y openssl"
+    die "missing ${missing[*]} (the tests need them): install them with: sudo apt-get install -y ${missing[*]}"
   fi
 }
 
