@@ -77,6 +77,8 @@ export interface OrchestratorConfig {
   readonly idempotencyTtlSec: number;
   readonly rateLimitRps: number;
   readonly httpPort: number;
+  /** Where operators reach this coordinator's console (CONSOLE_URL); undefined = http://<hostname>:<HTTP_PORT>/console. */
+  readonly consoleUrl: string | undefined;
   readonly partitions: number;
   readonly workerId: string;
   readonly maxSignalBytes: number;
@@ -198,6 +200,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
     idempotencyTtlSec: v.IDEMPOTENCY_TTL_SEC,
     rateLimitRps: v.RATE_LIMIT_RPS,
     httpPort: v.HTTP_PORT,
+    consoleUrl: optional(v.CONSOLE_URL),
     partitions: v.PARTITIONS,
     workerId: v.WORKER_ID,
     maxSignalBytes: v.MAX_SIGNAL_BYTES,

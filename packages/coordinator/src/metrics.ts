@@ -13,6 +13,9 @@ export class CoordinatorMetrics {
   readonly partitionsAssigned: Gauge<'worker'>;
   readonly workersLive: Gauge;
   readonly commandFailures: Counter<'command'>;
+  readonly partitionsByPhase: Gauge<'phase'>;
+  readonly ingestPending: Gauge;
+  readonly ingestAckPending: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -46,6 +49,22 @@ export class CoordinatorMetrics {
       labelNames: ['command'],
       registers,
     });
+    this.partitionsByPhase = new Gauge({
+      name: 'orchestrator_partitions',
+      help: 'Partitions of the assignment table by phase: owned, revoking (moving), unowned (leader only)',
+      labelNames: ['phase'],
+      registers,
+    });
+    this.ingestPending = new Gauge({
+      name: 'orchestrator_ingest_pending',
+      help: 'Messages of the signals stream not yet delivered to the shared ingest consumer (leader only; read every 5 s)',
+      registers,
+    });
+    this.ingestAckPending = new Gauge({
+      name: 'orchestrator_ingest_ack_pending',
+      help: 'Messages delivered to the shared ingest consumer and not yet acknowledged (leader only; read every 5 s)',
+      registers,
+    });
   }
 
   /** Standing by: the leader-only gauges are cleared so that only the leader reports them. */
@@ -55,5 +74,8 @@ export class CoordinatorMetrics {
     this.partitionsAssigned.reset();
     this.workersLive.reset();
     this.tableVersion.reset();
+    this.partitionsByPhase.reset();
+    this.ingestPending.reset();
+    this.ingestAckPending.reset();
   }
 }

@@ -17,6 +17,8 @@ const encoder = new TextEncoder();
 
 /** The full table goes out at least this often, so that a worker that missed a change catches up. */
 export const BROADCAST_EVERY_MS = 2_000;
+/** How often the leader reads the ingest backlog for its gauges. */
+const LAG_EVERY_MS = 5_000;
 
 export interface LeaderTermOptions {
   readonly config: OrchestratorConfig;
@@ -57,6 +59,9 @@ export class LeaderTerm implements TermView, TermCommands {
   private readonly shutdownSentAt = new Map<string, number>();
   private lastBroadcast = 0;
   private tickCount = 0;
+  private readonly lag: IngestLag;
+  private lagReadAt = 0;
+  private lagReading = false;
   private queue: Promise<unknown> = Promise.resolve();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -89,11 +94,12 @@ export class LeaderTerm implements TermView, TermCommands {
       onChange: () => this.broadcast(),
       onFenced: (err) => this.lost(err.message),
     });
+    this.lag = new IngestLag(options.nats.nc, config.nats.stream, config.nats.durable);
     const termControl = new TermControl({
       term: this,
       commands: this,
       settings: this.settings,
-      lag: new IngestLag(options.nats.nc, config.nats.stream, config.nats.durable),
+      lag: this.lag,
       keys: options.keys,
       log,
     });
@@ -311,6 +317,29 @@ export class LeaderTerm implements TermView, TermCommands {
     metrics.tableVersion.set(this.store.version);
     metrics.partitionsAssigned.reset();
     for (const [owner, count] of this.ownerCounts()) metrics.partitionsAssigned.set({ worker: owner }, count);
+    const phases = { owned: 0, revoking: 0, unowned: 0 };
+    for (const state of this.store.table) phases[state.phase] += 1;
+    for (const [phase, count] of Object.entries(phases)) metrics.partitionsByPhase.set({ phase }, count);
+    this.readLagNow();
+  }
+
+  /** The backlog gauges, read in the background at most every LAG_EVERY_MS (a JetStream request each). */
+  private readLagNow(): void {
+    if (this.lagReading || Date.now() - this.lagReadAt < LAG_EVERY_MS) return;
+    this.lagReading = true;
+    this.lagReadAt = Date.now();
+    void this.lag.read().then((lag) => {
+      this.lagReading = false;
+      if (this.abort.signal.aborted) return;
+      const { metrics } = this.options;
+      if (lag === null) {
+        metrics.ingestPending.reset();
+        metrics.ingestAckPending.reset();
+        return;
+      }
+      metrics.ingestPending.set(lag.pending);
+      metrics.ingestAckPending.set(lag.ack_pending);
+    });
   }
 
   private lost(reason: string): void {
