@@ -91,4 +91,22 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     rules: noDeepImports(),
   },
+  {
+    // Browser pages served as they are (the console): an ES module in the browser, no type-aware
+    // rules; an undefined name or an unused one is an error, since nothing compiles these files.
+    files: ['packages/*/src/**/page/**/*.js'],
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window', 'document', 'location', 'navigator', 'console', 'sessionStorage', 'fetch', 'EventSource',
+          'MessageEvent', 'HTMLElement', 'HTMLButtonElement', 'HTMLInputElement', 'HTMLSelectElement',
+          'HTMLFormElement', 'HTMLDialogElement', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
+          'requestAnimationFrame', 'performance', 'URL',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: { 'no-undef': 'error', 'no-unused-vars': ['error', { caughtErrors: 'none' }] },
+  },
 );

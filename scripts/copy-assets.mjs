@@ -1,9 +1,10 @@
 // tsc compiles TypeScript only; Lua scripts and other runtime assets that live beside the code
-// are copied from src/ to dist/ with the same relative path.
+// are copied from src/ to dist/ with the same relative path. Browser pages (.html, .css, and the
+// plain .js of a page/ folder, which no compiler touches) are assets too.
 import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-const ASSET = /\.(lua|json|yaml|csv)$/;
+const ASSET = /\.(lua|json|yaml|csv|html|css)$|\/page\/[^/]+\.js$/;
 const root = new URL('../packages/', import.meta.url).pathname;
 
 function walk(dir, visit) {
