@@ -58,8 +58,35 @@ export const WorkerHeartbeat = z.object({
   started_at: z.string(),
   /** Partitions the worker itself believes it owns (for status and lag). */
   owned: z.array(z.number().int()),
+  /** Figures for the console and `workers` (absent from workers older than the console). */
+  stats: z
+    .object({
+      /** Since the worker started: decisions published, signals forwarded, decisions fenced. */
+      decided: z.number().nonnegative(),
+      forwarded: z.number().nonnegative(),
+      fenced: z.number().nonnegative(),
+      /** Dead letters sent since start, by reason. */
+      dead_letters: z.record(z.string(), z.number().nonnegative()),
+      /** Cumulative decision-latency counts per DECISION_LATENCY_BUCKETS bound (seconds), then +Inf. */
+      latency: z.array(z.number().nonnegative()),
+      /** [partition, open correlations, age of the oldest in ms] for each partition with any open. */
+      partitions: z.array(z.tuple([z.number().int(), z.number().int().nonnegative(), z.number().nonnegative()])),
+    })
+    .optional(),
 });
 export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
+
+/** Upper bounds (seconds) of the decision-latency histogram, shared by the metric and the heartbeat. */
+export const DECISION_LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/** A coordinator's presence (CoordinatorKeys.presence), refreshed with every election round. */
+export const CoordinatorPresence = z.object({
+  id: z.string(),
+  console_url: z.string(),
+  version: z.string(),
+  started_at: z.string(),
+});
+export type CoordinatorPresence = z.infer<typeof CoordinatorPresence>;
 
 export const PartitionPhase = z.enum(['owned', 'revoking', 'unowned']);
 export const PartitionState = z.object({

@@ -28,6 +28,16 @@ export class CoordinatorKeys extends ClusterKeys {
     return `${this.prefix}:coordinator:pins`;
   }
 
+  /** A coordinator's presence (JSON CoordinatorPresence) with a PX lease: how the console lists standbys. */
+  presence(coordinatorId: string): string {
+    return `${this.prefix}:presence:coordinator:${coordinatorId}`;
+  }
+
+  /** The ids of coordinators that announced themselves (read like the worker index, never scanned). */
+  presenceIndex(): string {
+    return `${this.prefix}:presence:coordinators`;
+  }
+
   /** The per-partition owner epoch (fencing token); the worker's emit path checks it. */
   partitionEpoch(partition: number): string {
     return this.state.epoch(partition);

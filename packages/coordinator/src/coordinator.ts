@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import {
@@ -6,6 +7,7 @@ import {
   ControlVerifier,
   HealthServer,
   NatsLink,
+  type HttpRoute,
   RedisLink,
   createRegistry,
   type HealthReport,
@@ -13,6 +15,9 @@ import {
   type Logger,
   type Registry,
 } from '@at-orchestrator/runtime';
+import { ConsoleFeed } from './console/console-feed.js';
+import { CONSOLE_PREFIX, ConsoleServer } from './console/console-server.js';
+import { CoordinatorPresenceBoard } from './console/presence.js';
 import { CoordinatorKeys } from './coordinator-keys.js';
 import { LeaderLease } from './election/leader-lease.js';
 import { sleep } from './handoff/handoff-runner.js';
@@ -24,7 +29,10 @@ export interface CoordinatorOptions {
   readonly log: Logger;
   /** The process registry (a worker embedding a coordinator passes its own); a new one otherwise. */
   readonly registry?: Registry;
-  /** Serve /health, /ready and /metrics on HTTP_PORT (default true; false when embedded in a worker). */
+  /**
+   * Serve /health, /ready, /metrics and /console on HTTP_PORT (default true). false when embedded in a
+   * worker: the worker's HTTP server then mounts `consoleRoute`, and `serveConsoleOn` names its port.
+   */
   readonly http?: boolean;
   /** Aborting it closes the coordinator (stepping down), as close() does. */
   readonly signal?: AbortSignal;
@@ -63,6 +71,10 @@ export class Coordinator implements HealthSource {
   private redis: RedisLink | undefined;
   private lease: LeaderLease | undefined;
   private http: HealthServer | undefined;
+  private consoleFeed: ConsoleFeed | undefined;
+  private consoleServer: ConsoleServer | undefined;
+  private presence: CoordinatorPresenceBoard | undefined;
+  private consoleUrlNow: string | null = null;
   private term: LeaderTerm | undefined;
   /** When the last successful renewal (or the acquisition) was sent: the lease runs from then. */
   private leaseFrom = 0;
@@ -115,6 +127,31 @@ export class Coordinator implements HealthSource {
   /** The HTTP port (when serving HTTP). */
   get httpPort(): number | undefined {
     return this.httpPortNow;
+  }
+
+  /** Where operators reach this coordinator's console (CONSOLE_URL, else http://<hostname>:<port>/console); null without HTTP. */
+  get consoleUrl(): string | null {
+    return this.consoleUrlNow;
+  }
+
+  /**
+   * The console, for an embedding process's HTTP server to mount (it answers 503 until this
+   * coordinator is connected). A standalone coordinator serves it itself.
+   */
+  readonly consoleRoute: HttpRoute = {
+    prefix: CONSOLE_PREFIX,
+    handle: async (req, res, path) => {
+      if (this.consoleServer === undefined) {
+        res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'the coordinator is not connected yet' }));
+        return;
+      }
+      await this.consoleServer.handle(req, res, path);
+    },
+  };
+
+  /** The port an embedding process serves `consoleRoute` on: sets consoleUrl (CONSOLE_URL wins). */
+  serveConsoleOn(port: number): void {
+    this.consoleUrlNow = this.config.consoleUrl ?? `http://${hostname()}:${port}/console`;
   }
 
   /** For tests and diagnostics: the state and how far the leader's loop got. */
@@ -178,9 +215,16 @@ export class Coordinator implements HealthSource {
       const redisUp = await this.redis.start();
       if (!redisUp) this.log.warn('redis unreachable at start: standing by until it is');
       this.lease = new LeaderLease(this.redis.client, this.keys, this.id, this.config.cluster.leaderLeaseMs);
+      this.presence = new CoordinatorPresenceBoard(this.redis.client, this.keys, this.id, this.config.cluster.leaderLeaseMs);
+      const presence = this.presence;
+      this.consoleFeed = new ConsoleFeed({ nc: this.nats.nc, coordinatorId: this.id, coordinators: () => presence.list(), log: this.log });
+      this.consoleServer = new ConsoleServer({ nc: this.nats.nc, feed: this.consoleFeed, log: this.log });
       if (this.options.http !== false) {
-        this.http = new HealthServer(this, this.registry, this.log);
+        this.http = new HealthServer(this, this.registry, this.log, [this.consoleServer]);
         this.httpPortNow = await this.http.start(this.config.httpPort);
+        this.serveConsoleOn(this.httpPortNow);
+        // A standalone coordinator keeps the charts' history; an embedded one asks only while a page is open.
+        this.consoleFeed.start();
       }
     } catch (err) {
       await this.disconnect();
@@ -194,6 +238,9 @@ export class Coordinator implements HealthSource {
   }
 
   private async disconnect(): Promise<void> {
+    await this.consoleFeed?.close();
+    this.consoleServer?.close();
+    if (this.redis?.available === true) await this.presence?.withdraw().catch(() => undefined);
     await this.http?.close();
     await this.nats?.close().catch(() => undefined);
     await this.redis?.close();
@@ -235,6 +282,7 @@ export class Coordinator implements HealthSource {
 
   /** One round: a standby tries for the lease, a leader renews it (or steps down). Never throws. */
   private async electOnce(): Promise<void> {
+    if (this.redis?.available === true) void this.presence?.announce(this.consoleUrlNow ?? '').catch(() => undefined);
     try {
       if (this.term === undefined) await this.tryToLead();
       else await this.renew(this.term);
@@ -280,6 +328,7 @@ export class Coordinator implements HealthSource {
       operatorVerifier: this.operatorVerifier,
       refusals: this.refusals,
       onLost: (reason) => void this.stepDown(term, reason),
+      consoleUrl: () => this.consoleUrlNow,
     });
     this.term = term;
     if (!this.abort.signal.aborted) this.stateNow = 'leading';

@@ -6,3 +6,4 @@ export { requestLeader, type LeaderAnswer } from './control/leader-client.js';
 export { ControlError, type ControlErrorCode } from './control/control-api.js';
 export type * from './control/control-data.js';
 export { BROADCAST_EVERY_MS } from './term/leader-term.js';
+export type * from './console/console-data.js';

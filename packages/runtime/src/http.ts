@@ -15,9 +15,16 @@ export interface HealthSource {
   ready(): { ready: boolean; reason?: string };
 }
 
+/** More paths served beside the built-in ones: every path under `prefix` (any method) goes to `handle`. */
+export interface HttpRoute {
+  readonly prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+}
+
 /**
- * GET /health (200, or 503 when unhealthy), GET /ready (200 or 503), GET /metrics (Prometheus text).
- * Nothing else; the server holds no secrets, and the reports it serves carry none.
+ * GET /health (200, or 503 when unhealthy), GET /ready (200 or 503), GET /metrics (Prometheus text),
+ * and the routes given (a coordinator's /console). The server holds no secrets, and the reports it
+ * serves carry none.
  */
 export class HealthServer {
   private server: Server | undefined;
@@ -27,6 +34,7 @@ export class HealthServer {
     private readonly source: HealthSource,
     private readonly registry: Registry,
     private readonly log: Logger,
+    private readonly routes: readonly HttpRoute[] = [],
   ) {}
 
   async start(port: number, host = '0.0.0.0'): Promise<number> {
@@ -44,7 +52,7 @@ export class HealthServer {
       server.listen(port, host, () => resolve());
     });
     const bound = (server.address() as AddressInfo).port;
-    this.log.info({ http_port: bound }, `http server listening on port ${bound} (/health, /ready, /metrics)`);
+    this.log.info({ http_port: bound }, `http server listening on port ${bound} (${this.paths().join(', ')})`);
     return bound;
   }
 
@@ -58,7 +66,12 @@ export class HealthServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = this.routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+    if (route !== undefined) {
+      await route.handle(req, res, path);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -80,8 +93,12 @@ export class HealthServer {
         return;
       }
       default:
-        json(res, 404, { error: 'not found', paths: ['/health', '/ready', '/metrics'] });
+        json(res, 404, { error: 'not found', paths: this.paths() });
     }
+  }
+
+  private paths(): string[] {
+    return ['/health', '/ready', '/metrics', ...this.routes.map((r) => r.prefix)];
   }
 }
 

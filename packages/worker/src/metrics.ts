@@ -1,3 +1,4 @@
+import { DECISION_LATENCY_BUCKETS } from '@at-orchestrator/contracts';
 import { Counter, Gauge, Histogram, type Registry } from '@at-orchestrator/runtime';
 
 /**
@@ -56,7 +57,7 @@ export class WorkerMetrics {
     this.decisionLatency = new Histogram({
       name: 'orchestrator_decision_latency_seconds',
       help: 'First signal received to decision published',
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      buckets: [...DECISION_LATENCY_BUCKETS],
       registers: r,
     });
     this.stateFailures = new Counter({

@@ -1,6 +1,7 @@
 import { ClusterKeys, ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, type HealthReport, type Logger, type Registry } from '@at-orchestrator/runtime';
+import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, type HealthReport, type HttpRoute, type Logger, type Registry } from '@at-orchestrator/runtime';
 import { AssignmentView } from './cluster/assignment-view.js';
+import { heartbeatStats } from './cluster/heartbeat-stats.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
 import { assembleDataPlane, type DataPlane } from './data-plane.js';
 import type { BatchDecider } from './engines/decider.js';
@@ -30,6 +31,8 @@ export interface WorkerOptions {
   registry?: Registry;
   /** Start the HTTP server (health, ready, metrics) on config.httpPort. Default true. */
   http?: boolean;
+  /** More paths for that server (an embedded coordinator's /console). */
+  httpRoutes?: readonly HttpRoute[];
   /**
    * coordinated (default): partitions come from the coordinator leader (docs/cluster.md).
    * self: this worker takes every partition itself — for tests and tools that run one worker
@@ -196,7 +199,7 @@ export class OrchestratorWorker {
     const { config, log } = this;
     const name = `${config.serviceName}:${config.workerId}`;
     if (this.options.http !== false) {
-      this.http = new HealthServer(this, this.registry, log);
+      this.http = new HealthServer(this, this.registry, log, this.options.httpRoutes);
       this.httpPort = await this.http.start(config.httpPort);
     }
     this.nats = await NatsLink.connect({ servers: config.nats.servers, auth: config.nats.auth, name, log });
@@ -287,7 +290,12 @@ export class OrchestratorWorker {
           this.options.onShutdownRequested?.();
         },
         table: (table) => plane.owner.onTable(table),
-        heartbeat: () => ({ load: this.correlations.open.size, owned: plane.owner.owned(), draining: this.stateNow === 'draining' }),
+        heartbeat: async () => ({
+          load: this.correlations.open.size,
+          owned: plane.owner.owned(),
+          draining: this.stateNow === 'draining',
+          stats: await heartbeatStats(this.metrics, this.correlations),
+        }),
       },
     });
     await this.membership.start();

@@ -28,6 +28,10 @@ const DEFAULT_TIMEOUT_MS = 3_000;
 
 interface ControlSpec<D> {
   readonly cmd: LeaderRequest['cmd'];
+  /** The command's name when it differs from the request it sends (`console` asks for `status`). */
+  readonly name?: string;
+  /** What --json prints (default: the reply's data). */
+  json?(data: D): unknown;
   readonly summary: string;
   /** Positional arguments, in order. */
   readonly args: readonly ('worker' | 'partition')[];
@@ -36,9 +40,10 @@ interface ControlSpec<D> {
 }
 
 function controlCommand<D>(spec: ControlSpec<D>): Command {
-  const synopsis = ['at-orchestrator', spec.cmd, ...spec.args.map((a) => `<${a}>`), '[--json] [--timeout MS]'].join(' ');
+  const name = spec.name ?? spec.cmd;
+  const synopsis = ['at-orchestrator', name, ...spec.args.map((a) => `<${a}>`), '[--json] [--timeout MS]'].join(' ');
   return {
-    name: spec.cmd,
+    name,
     summary: spec.summary,
     usage: [
       `Usage: ${synopsis}`,
@@ -55,7 +60,7 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
     ].join('\n'),
     async run(argv) {
       const fail = (code: number, line: string): number => {
-        process.stderr.write(`at-orchestrator ${spec.cmd}: ${line}\n`);
+        process.stderr.write(`at-orchestrator ${name}: ${line}\n`);
         return code;
       };
       let parsed;
@@ -82,7 +87,7 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
         }
       }
 
-      const connection = await connectForCommand(spec.cmd, timeoutMs);
+      const connection = await connectForCommand(name, timeoutMs);
       if (!connection.ok) return fail(connection.code, connection.message);
       const { link } = connection;
       const operatorToken = connection.config.security.operatorToken;
@@ -96,7 +101,8 @@ function controlCommand<D>(spec: ControlSpec<D>): Command {
           if (values.json === true) process.stdout.write(`${JSON.stringify({ error: reply.error }, null, 2)}\n`);
           return fail(EXIT.refused, `${reply.error.message} (${reply.error.code})`);
         }
-        process.stdout.write(values.json === true ? `${JSON.stringify(reply.data, null, 2)}\n` : `${spec.render(reply.data as D)}\n`);
+        const data = reply.data as D;
+        process.stdout.write(values.json === true ? `${JSON.stringify(spec.json?.(data) ?? data, null, 2)}\n` : `${spec.render(data)}\n`);
         return EXIT.ok;
       } finally {
         await link.close();
@@ -152,6 +158,7 @@ export const statusCommand = controlCommand<StatusData>({
       ['assignment', `version ${data.table_version}: ${plural(data.partitions, 'partition')}, ${c.owned} owned, ${c.revoking} revoking, ${c.unowned} unowned; ${plural(data.handoffs_in_flight, 'handoff')} in flight`],
       ['rebalancing', data.paused ? 'paused by an operator (dead workers\' partitions still move)' : data.frozen === null ? 'active' : `frozen: ${data.frozen}`],
       ['lag', data.lag === null ? 'unknown (JetStream did not answer)' : `${data.lag.pending} pending, ${data.lag.ack_pending} unacknowledged on ${data.lag.stream}/${data.lag.durable}`],
+      ['console', data.console_url ?? 'none (the leader serves no HTTP)'],
     ]);
     const workers =
       data.workers.length === 0
@@ -190,16 +197,38 @@ export const workersCommand = controlCommand<WorkersData>({
 
 export const partitionsCommand = controlCommand<PartitionsData>({
   cmd: 'partitions',
-  summary: 'every partition: owner, epoch, phase',
+  summary: 'every partition: owner, epoch, phase, open correlations, oldest open',
   args: [],
-  description: ['Lists the assignment table: each partition\'s owner, its epoch (the fencing token), its phase', '(owned, revoking, unowned), the next owner while revoking, and any operator pin.'],
+  description: [
+    'Lists the assignment table: each partition\'s owner, its epoch (the fencing token), its phase',
+    '(owned, revoking, unowned), the next owner while revoking, any operator pin, and from the owner\'s last',
+    'heartbeat the correlations it holds open for the partition and how old the oldest is.',
+  ],
   render(data) {
     return textTable(
-      ['PARTITION', 'OWNER', 'EPOCH', 'PHASE', 'NEXT', 'PINNED'],
-      data.partitions.map((p) => [p.partition, p.owner, p.epoch, p.phase, p.next, p.pinned_to]),
+      ['PARTITION', 'OWNER', 'EPOCH', 'PHASE', 'NEXT', 'PINNED', 'OPEN', 'OLDEST OPEN'],
+      data.partitions.map((p) => [p.partition, p.owner, p.epoch, p.phase, p.next, p.pinned_to, p.open, p.oldest_open_ms === null ? null : formatAge(p.oldest_open_ms)]),
     );
   },
 });
+
+export const consoleCommand = controlCommand<StatusData>({
+  cmd: 'status',
+  name: 'console',
+  summary: 'print the address of the leader\'s web console',
+  args: [],
+  description: [
+    'Prints where the coordinator leader serves its console (a live partition map, workers, the plan,',
+    'and actions behind OPERATOR_TOKEN): CONSOLE_URL when set, else http://<hostname>:<HTTP_PORT>/console.',
+    'Every coordinator serves the same view; behind a port-forward use your local address instead.',
+  ],
+  json: (data) => ({ leader: data.coordinator, leader_epoch: data.leader_epoch, console_url: data.console_url }),
+  render: (data) => data.console_url ?? `the leader ${data.coordinator} serves no console (it runs embedded in a worker without HTTP); open a standalone coordinator's /console`,
+});
+
+function formatAge(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 60_000)}m`;
+}
 
 export const planCommand = controlCommand<PlanData>({
   cmd: 'plan',
@@ -276,4 +305,5 @@ export const CONTROL_COMMANDS: readonly Command[] = [
   moveCommand,
   pauseCommand,
   resumeCommand,
+  consoleCommand,
 ];

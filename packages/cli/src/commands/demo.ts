@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NatsLink, createLogger } from '@at-orchestrator/runtime';
@@ -92,7 +92,7 @@ export const demoCommand: Command = {
       const start = async (name: string, args: string[], env: Record<string, string>): Promise<number> => {
         const httpPort = await freePort();
         const logFile = createWriteStream(resolve(dir, `${name}.log`));
-        const child = spawn(process.execPath, [MAIN, ...args], { env: { ...base, ...env, HTTP_PORT: String(httpPort) }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [MAIN, ...args], { env: { ...base, ...env, HTTP_PORT: String(httpPort), CONSOLE_URL: `http://127.0.0.1:${httpPort}/console` }, stdio: ['ignore', 'pipe', 'pipe'] });
         child.stdout?.pipe(logFile);
         child.stderr?.pipe(logFile);
         children.push(child);
@@ -108,6 +108,11 @@ export const demoCommand: Command = {
       }
       say(`demo: ${coordinatorCount} coordinator(s) and ${workerCount} worker(s) ready — /health, /ready, /metrics on 127.0.0.1 ports ${ports.join(', ')}; logs in ${dir}`);
       say(`demo: from another terminal: NATS_URL=${nats.url} node ${MAIN} status`);
+      // The console's actions need the operator token: kept in a file only this user reads, never printed.
+      const tokenFile = resolve(dir, 'operator-token');
+      writeFileSync(tokenFile, `${base.OPERATOR_TOKEN}\n`, { mode: 0o600 });
+      const consolePort = firstPort(ports);
+      say(`demo: console http://127.0.0.1:${consolePort}/console (its actions ask for the operator token in ${tokenFile})`);
 
       link = await NatsLink.connect({ servers: [nats.url], name: 'demo', log });
       let shown = 0;
@@ -154,6 +159,11 @@ export const demoCommand: Command = {
     }
   },
 };
+
+/** The HTTP port of the first process started ("name:port"): a coordinator, or an embedded one's worker. */
+function firstPort(ports: readonly string[]): string {
+  return ports[0]?.split(':').pop() ?? '';
+}
 
 function fmt(counts: Record<string, number>): string {
   return Object.entries(counts)

@@ -23,9 +23,13 @@ export const workerCommand: Command = {
   ].join('\n'),
   run(args) {
     return runProcess('worker', args, (config, log, shutdown) => {
+      const embedded = config.cluster.coordinator === 'embedded';
+      let coordinator: Coordinator | undefined;
       const worker = new OrchestratorWorker({
         config,
         log,
+        // The embedded coordinator's console is served on the worker's HTTP port.
+        httpRoutes: embedded ? [{ prefix: '/console', handle: (req, res, path) => coordinator!.consoleRoute.handle(req, res, path) }] : [],
         // After a drain the leader asks us to stop: the same graceful path as SIGTERM, exit 0.
         onShutdownRequested: () => void shutdown.run().then((code) => process.exit(code)),
         // A configuration problem found once running (an evicting Redis reached late): stop, exit 2.
@@ -34,10 +38,8 @@ export const workerCommand: Command = {
           void shutdown.run().then(() => process.exit(2));
         },
       });
-      const coordinator =
-        config.cluster.coordinator === 'embedded'
-          ? new Coordinator({ config, log: log.child({ role: 'coordinator' }), registry: worker.registry, http: false })
-          : undefined;
+      // It shares the worker's registry, so that one /metrics shows both.
+      if (embedded) coordinator = new Coordinator({ config, log: log.child({ role: 'coordinator' }), registry: worker.registry, http: false });
       // Order: the worker drains first (its partitions stay open in Redis), then the coordinator steps down.
       shutdown.add('worker', () => worker.close());
       if (coordinator !== undefined) shutdown.add('coordinator', () => coordinator.close());
@@ -45,6 +47,7 @@ export const workerCommand: Command = {
         start: async () => {
           await coordinator?.start();
           await worker.start();
+          if (worker.port !== undefined) coordinator?.serveConsoleOn(worker.port);
         },
         close: async () => {
           await worker.close();

@@ -33,6 +33,8 @@ export interface StatusData {
   readonly workers: readonly StatusWorker[];
   /** The shared ingest consumer's backlog, or null when JetStream did not answer. */
   readonly lag: { readonly stream: string; readonly durable: string; readonly pending: number; readonly ack_pending: number } | null;
+  /** Where operators reach the leader's console (`at-orchestrator console` prints it), or null. */
+  readonly console_url: string | null;
 }
 
 export interface WorkerDetail {
@@ -49,6 +51,18 @@ export interface WorkerDetail {
   /** Partitions its own heartbeat says it owns (differs from `partitions` while moving). */
   readonly reported_owned: readonly number[];
   readonly pinned: readonly number[];
+  /** How long ago its last heartbeat was written (its lease minus what is left of it). */
+  readonly heartbeat_age_ms: number | null;
+  /** What its last heartbeat reported (null for a worker without a heartbeat or an older version). */
+  readonly open_correlations: number | null;
+  /** Since it started: decisions published, signals forwarded, decisions fenced (never emitted). */
+  readonly decided: number | null;
+  readonly forwarded: number | null;
+  readonly fenced_writes: number | null;
+  /** Dead letters it sent since it started, by reason. */
+  readonly dead_letters: Readonly<Record<string, number>> | null;
+  /** Its decision-latency histogram since it started: cumulative counts per bound of DECISION_LATENCY_BUCKETS, then +Inf. */
+  readonly latency_buckets: readonly number[] | null;
 }
 
 export interface WorkersData {
@@ -62,6 +76,9 @@ export interface PartitionRow {
   readonly phase: PartitionState['phase'];
   readonly next: string | null;
   readonly pinned_to: string | null;
+  /** Open correlations its owner holds for it and the age of the oldest, from the owner's last heartbeat (null: not reported). */
+  readonly open: number | null;
+  readonly oldest_open_ms: number | null;
 }
 
 export interface PartitionsData {

@@ -86,7 +86,7 @@ function setup(): { term: FakeTerm; control: TermControl; settings: OperatorSett
   const settings = new OperatorSettings(redis.client, keys, PARTITIONS, log);
   const term = new FakeTerm(settings);
   const lag: StatusData['lag'] = { stream: 'S', durable: 'D', pending: 5, ack_pending: 1 };
-  const control = new TermControl({ term, commands: term, settings, lag: { read: async () => lag }, keys, log });
+  const control = new TermControl({ term, commands: term, settings, lag: { read: async () => lag }, keys, log, workerLeaseMs: 5_000, consoleUrl: () => 'http://leader.test:8080/console' });
   return { term, control, settings, redis, lines };
 }
 

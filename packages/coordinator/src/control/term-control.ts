@@ -15,6 +15,10 @@ export interface TermControlOptions {
   /** For naming the heartbeat key a missing worker lacks. */
   readonly keys: CoordinatorKeys;
   readonly log: Logger;
+  /** WORKER_LEASE_MS: a heartbeat's age is its lease minus what is left of it. */
+  readonly workerLeaseMs: number;
+  /** Where operators reach this leader's console (status.console_url); null when it serves none. */
+  readonly consoleUrl: () => string | null;
 }
 
 /**
@@ -63,6 +67,7 @@ export class TermControl implements LeaderControl {
       handoffs_in_flight: term.handoffsInFlight,
       workers,
       lag: await this.options.lag.read(),
+      console_url: this.options.consoleUrl(),
     };
   }
 
@@ -80,6 +85,7 @@ export class TermControl implements LeaderControl {
     const workers = [...ids].sort().map((id) => {
       const live = term.live.get(id);
       const heartbeat = live?.heartbeat;
+      const stats = heartbeat?.stats;
       return {
         id,
         state: this.workerStatus(id),
@@ -92,6 +98,13 @@ export class TermControl implements LeaderControl {
         partitions: partitionsOf.get(id) ?? [],
         reported_owned: heartbeat?.owned ?? [],
         pinned: settings.pins.filter((pin) => pin.worker === id).map((pin) => pin.partition),
+        heartbeat_age_ms: live === undefined || live.leaseLeftMs < 0 ? null : Math.max(0, this.options.workerLeaseMs - live.leaseLeftMs),
+        open_correlations: heartbeat?.load ?? null,
+        decided: stats?.decided ?? null,
+        forwarded: stats?.forwarded ?? null,
+        fenced_writes: stats?.fenced ?? null,
+        dead_letters: stats?.dead_letters ?? null,
+        latency_buckets: stats?.latency ?? null,
       };
     });
     return { workers };
@@ -100,16 +113,24 @@ export class TermControl implements LeaderControl {
   async partitions(): Promise<PartitionsData> {
     this.assertLeading();
     const pins = new Map(this.settings.pins.map((pin) => [pin.partition, pin.worker]));
+    const open = this.openByPartition();
     return {
       table_version: this.term.tableVersion,
-      partitions: this.term.table.map((state) => ({
-        partition: state.partition,
-        owner: state.owner,
-        epoch: state.epoch,
-        phase: state.phase,
-        next: state.next ?? null,
-        pinned_to: pins.get(state.partition) ?? null,
-      })),
+      partitions: this.term.table.map((state) => {
+        // The owner's own report only: a worker that held it before may still report what it gives back.
+        const figures = state.owner === null ? undefined : open.get(state.owner)?.get(state.partition);
+        const reported = state.owner !== null && open.get(state.owner) !== undefined;
+        return {
+          partition: state.partition,
+          owner: state.owner,
+          epoch: state.epoch,
+          phase: state.phase,
+          next: state.next ?? null,
+          pinned_to: pins.get(state.partition) ?? null,
+          open: figures?.[0] ?? (reported ? 0 : null),
+          oldest_open_ms: figures?.[1] ?? null,
+        };
+      }),
     };
   }
 
@@ -181,6 +202,18 @@ export class TermControl implements LeaderControl {
     this.options.log.info('rebalancing resumed by an operator');
     this.options.commands.requestTick();
     return { paused: false };
+  }
+
+  /** worker → partition → [open, oldest age ms], from the workers' last heartbeats (workers that report them). */
+  private openByPartition(): Map<string, Map<number, [number, number]>> {
+    const byWorker = new Map<string, Map<number, [number, number]>>();
+    for (const [id, { heartbeat }] of this.term.live) {
+      if (heartbeat.stats === undefined) continue;
+      const figures = new Map<number, [number, number]>();
+      for (const [partition, open, oldest] of heartbeat.stats.partitions) figures.set(partition, [open, oldest]);
+      byWorker.set(id, figures);
+    }
+    return byWorker;
   }
 
   private workerStatus(id: string): WorkerState {

@@ -36,6 +36,8 @@ export interface LeaderTermOptions {
   readonly refusals: ControlRefusals;
   /** The term found out it no longer leads (a fenced write): the coordinator steps down. */
   readonly onLost: (reason: string) => void;
+  /** This coordinator's console address (status.console_url), or null when it serves none (yet). */
+  readonly consoleUrl: () => string | null;
 }
 
 /**
@@ -102,6 +104,8 @@ export class LeaderTerm implements TermView, TermCommands {
       lag: this.lag,
       keys: options.keys,
       log,
+      workerLeaseMs: config.cluster.workerLeaseMs,
+      consoleUrl: options.consoleUrl,
     });
     this.control = new ControlServer(options.nats.nc, termControl, log, {
       verifier: options.operatorVerifier,

@@ -18,7 +18,7 @@ export interface MembershipHandlers {
   shutdown(): void;
   table(table: AssignmentTable): void;
   /** What the heartbeat reports. */
-  heartbeat(): Pick<WorkerHeartbeat, 'load' | 'owned' | 'draining'>;
+  heartbeat(): Promise<Pick<WorkerHeartbeat, 'load' | 'owned' | 'draining' | 'stats'>>;
 }
 
 const encoder = new TextEncoder();
@@ -128,14 +128,14 @@ export class WorkerMembership {
 
   private async beat(): Promise<void> {
     if (this.closed || !this.o.redisAvailable()) return;
-    const hb: WorkerHeartbeat = {
-      id: this.o.workerId,
-      capacity: this.o.capacity,
-      version: ORCHESTRATOR_VERSION,
-      started_at: this.startedAt,
-      ...this.o.handlers.heartbeat(),
-    };
     try {
+      const hb: WorkerHeartbeat = {
+        id: this.o.workerId,
+        capacity: this.o.capacity,
+        version: ORCHESTRATOR_VERSION,
+        started_at: this.startedAt,
+        ...(await this.o.handlers.heartbeat()),
+      };
       // The key with its lease, and the id in the index membership reads (docs/cluster.md).
       await this.o.redis
         .multi()
