@@ -41,6 +41,8 @@ export class FakeWorker {
   private subscription: Subscription | undefined;
   private tables: Subscription | undefined;
   lastTable: AssignmentTable | undefined;
+  /** What the next heartbeats report as the worker's figures (the console's source); none by default. */
+  stats: WorkerHeartbeat['stats'];
   private readonly keys: ClusterKeys;
   private draining = false;
   private readonly startedAt = new Date().toISOString();
@@ -123,7 +125,8 @@ export class FakeWorker {
     }
   }
 
-  private async beat(): Promise<void> {
+  /** Heartbeats now (a test that changed `stats` need not wait for the interval). */
+  async beat(): Promise<void> {
     const heartbeat: WorkerHeartbeat = {
       id: this.id,
       capacity: this.options.capacity ?? 1,
@@ -132,6 +135,7 @@ export class FakeWorker {
       draining: this.draining,
       started_at: this.startedAt,
       owned: [...this.owned.keys()].sort((a, b) => a - b),
+      ...(this.stats === undefined ? {} : { stats: this.stats }),
     };
     await this.options.redis.multi().set(this.keys.worker(this.id), JSON.stringify(heartbeat), 'PX', this.options.leaseMs).sadd(this.keys.workers(), this.id).exec();
   }

@@ -62,9 +62,10 @@ export class ClusterHarness {
     });
   }
 
-  async coordinator(id: string, overrides: Env = {}): Promise<Coordinator> {
+  /** A coordinator; with `http` it serves /health, /metrics and /console on a free port (coordinator.httpPort). */
+  async coordinator(id: string, overrides: Env = {}, http = false): Promise<Coordinator> {
     const { log, lines } = memoryLogger('info');
-    const coordinator = new Coordinator({ config: this.config({ COORDINATOR_ID: id, ...overrides }), log, http: false });
+    const coordinator = new Coordinator({ config: this.config({ COORDINATOR_ID: id, HTTP_PORT: '0', ...overrides }), log, http });
     this.closers.push(async () => {
       await coordinator.close();
       this.logs.push(...lines);

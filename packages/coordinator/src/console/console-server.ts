@@ -162,6 +162,7 @@ export class ConsoleServer implements HttpRoute {
     try {
       raw = await readBody(req, MAX_ACTION_BODY_BYTES);
     } catch (err) {
+      res.setHeader('connection', 'close');
       return refuse(413, 'BAD_REQUEST', err instanceof Error ? err.message : String(err));
     }
     const action = parseAction(raw);
@@ -209,8 +210,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Read no further: the answer closes the connection (see action()).
+        req.pause();
+        req.removeAllListeners('data');
         reject(new Error(`the body is over ${limit} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
