@@ -142,7 +142,7 @@ describe('the console', () => {
     const c = await h.coordinator('c-solo', { PARTITIONS: String(P) }, true);
     await h.worker('w1');
     const requests: string[] = [];
-    const spy = h.nc.subscribe(ClusterSubjects.leader, { callback: (_err, msg) => requests.push(msg.string()) });
+    const spy = h.nc.subscribe(ClusterSubjects.leader, { callback: (_err, msg) => void requests.push(msg.string()) });
     const pages = await Promise.all(Array.from({ length: 8 }, () => stream(c)));
     try {
       await waitFor(() => expect(Math.min(...pages.map((page) => page.snapshots.length))).toBeGreaterThanOrEqual(2));
