@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,5 +134,86 @@ describe('deploy/compose.yaml', () => {
     expect(nats.ports).toEqual(expect.arrayContaining([`${clientPort}:${clientPort}`, `${wsPort}:${wsPort}`, `${httpPort}:${httpPort}`]));
     expect(nats.healthcheck?.test?.join(' ')).toContain(`http://127.0.0.1:${httpPort}/healthz?js-enabled-only=true`);
     expect(loadConfig(byCommand('worker')[0]![1].environment ?? {}).nats.servers).toEqual([`nats://nats:${clientPort}`]);
+  });
+});
+
+describe('deploy/compose.yaml: Prometheus and Grafana', () => {
+  /** A service's bind mounts (./host:/container[:ro]) as absolute host path → container path. */
+  const mounts = (name: string): Map<string, string> =>
+    new Map(
+      (compose.services[name]!.volumes ?? [])
+        .filter((v) => v.startsWith('./'))
+        .map((v) => {
+          const [host, container] = v.split(':');
+          return [resolve(deploy, host!), container!] as const;
+        }),
+    );
+  /** The container path a host file or directory is mounted at (a file inside a mounted directory too). */
+  const containerPath = (name: string, hostPath: string): string | undefined => {
+    for (const [host, container] of mounts(name)) {
+      if (hostPath === host) return container;
+      if (hostPath.startsWith(`${host}/`)) return `${container}${hostPath.slice(host.length)}`;
+    }
+    return undefined;
+  };
+  const flag = (s: Service, name: string) => s.command?.find((c) => c.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const prometheus = compose.services.prometheus!;
+  const grafana = compose.services.grafana!;
+  const prometheusPort = Number(/:(\d+)$/.exec(flag(prometheus, 'web.listen-address') ?? '')?.[1]);
+  const chartDashboard = resolve(deploy, 'helm/at-orchestrator/dashboards/at-orchestrator.json');
+
+  it('run the official images, pinned to a version', () => {
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(grafana.image).toMatch(/^grafana\/grafana-oss:\d+\.\d+\.\d+$/);
+  });
+
+  it('every file or directory any service mounts from the repository exists', () => {
+    const missing = Object.keys(compose.services).flatMap((name) => [...mounts(name).keys()].filter((host) => !existsSync(host)).map((host) => `${name}: ${host}`));
+    expect(missing).toEqual([]);
+    expect(mounts('prometheus').size + mounts('grafana').size).toBeGreaterThanOrEqual(3);
+  });
+
+  it('Prometheus scrapes exactly the coordinators and workers, each on its HTTP_PORT, with the configuration it is given', () => {
+    const configFile = resolve(deploy, 'prometheus/prometheus.yml');
+    expect(flag(prometheus, 'config.file')).toBe(containerPath('prometheus', configFile));
+    const config = parse(readFileSync(configFile, 'utf8')) as {
+      scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
+    };
+    const expected = (command: string) =>
+      byCommand(command)
+        .map(([name, s]) => `${name}:${loadConfig(s.environment ?? {}).httpPort}`)
+        .sort();
+    const targets = (job: string) => (config.scrape_configs.find((c) => c.job_name === job)?.static_configs ?? []).flatMap((c) => c.targets).sort();
+    expect(config.scrape_configs.map((c) => c.job_name).sort()).toEqual(['coordinator', 'worker']);
+    expect(targets('coordinator')).toEqual(expected('coordinator'));
+    expect(targets('worker')).toEqual(expected('worker'));
+    for (const c of config.scrape_configs) expect(c.metrics_path ?? '/metrics', c.job_name).toBe('/metrics');
+    // Its own port, published and health-checked where it listens.
+    expect(prometheus.ports).toEqual([`${prometheusPort}:${prometheusPort}`]);
+    expect(prometheus.healthcheck?.test?.join(' ')).toContain(`http://127.0.0.1:${prometheusPort}/-/ready`);
+    // And Prometheus' own checker accepts the file (promtool, as the alert tests use it).
+    const check = spawnSync('promtool', ['check', 'config', configFile], { encoding: 'utf8', timeout: 30_000 });
+    if (check.error) throw check.error;
+    expect(`${check.stdout}${check.stderr}`).toContain('SUCCESS');
+    expect(check.status).toBe(0);
+  });
+
+  it("Grafana reads Prometheus as its default data source and the chart's dashboard file, mounted from the chart", () => {
+    const provisioning = resolve(deploy, 'grafana/provisioning');
+    expect(containerPath('grafana', provisioning)).toBe('/etc/grafana/provisioning');
+    const yamlIn = (dir: string) =>
+      readdirSync(join(provisioning, dir))
+        .filter((f) => /\.ya?ml$/.test(f))
+        .map((f) => parse(readFileSync(join(provisioning, dir, f), 'utf8')) as Record<string, unknown>);
+    const datasources = yamlIn('datasources').flatMap((d) => (d.datasources ?? []) as { type: string; url: string; isDefault?: boolean }[]);
+    expect(datasources).toEqual([expect.objectContaining({ type: 'prometheus', url: `http://prometheus:${prometheusPort}`, isDefault: true })]);
+    const providers = yamlIn('dashboards').flatMap((d) => (d.providers ?? []) as { type: string; options: { path: string } }[]);
+    expect(providers).toHaveLength(1);
+    expect(providers[0]!.type).toBe('file');
+    // The provider's folder is where compose mounts the chart's dashboards directory: one copy of the JSON.
+    expect(providers[0]!.options.path).toBe(containerPath('grafana', dirname(chartDashboard)));
+    expect(statSync(chartDashboard).isFile()).toBe(true);
+    expect(grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH).toBe(containerPath('grafana', chartDashboard));
+    expect(Object.keys(grafana.depends_on ?? {})).toEqual(['prometheus']);
   });
 });
