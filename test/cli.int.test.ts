@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { execFile } from 'node:child_process';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
@@ -133,13 +134,13 @@ describe('operator CLI', () => {
   });
 
   it('every command has --help; bad usage exits 2 with the synopsis', async () => {
-    for (const cmd of ['coordinator', 'status', 'workers', 'partitions', 'plan', 'rebalance', 'drain', 'move', 'pause', 'resume']) {
+    for (const cmd of ['coordinator', 'status', 'workers', 'partitions', 'plan', 'rebalance', 'drain', 'move', 'pause', 'resume', 'console']) {
       const result = await cli([cmd, '--help']);
       expect(result.code, cmd).toBe(0);
       expect(result.stdout, cmd).toMatch(new RegExp(`^Usage: at-orchestrator ${cmd}`));
     }
     const help = await cli(['--help']);
-    for (const cmd of ['coordinator', 'status', 'drain', 'move', 'pause', 'resume']) expect(help.stdout).toMatch(new RegExp(`\\n  ${cmd} +\\S`));
+    for (const cmd of ['coordinator', 'status', 'drain', 'move', 'pause', 'resume', 'console']) expect(help.stdout).toMatch(new RegExp(`\\n  ${cmd} +\\S`));
 
     const missing = await cli(['drain']);
     expect(missing.code).toBe(2);
@@ -173,7 +174,13 @@ describe('operator CLI', () => {
     const partitions = await json<{ partitions: { partition: number; owner: string; epoch: number; phase: string }[] }>(['partitions']);
     expect(partitions.partitions).toHaveLength(P);
     expect(partitions.partitions.every((p) => p.phase === 'owned' && p.epoch >= 1)).toBe(true);
-    expect((await cli(['partitions'])).stdout).toMatch(/^PARTITION +OWNER +EPOCH +PHASE +NEXT +PINNED$/m);
+    expect((await cli(['partitions'])).stdout).toMatch(/^PARTITION +OWNER +EPOCH +PHASE +NEXT +PINNED +OPEN +OLDEST OPEN$/m);
+    // The fake workers report no per-partition figures (as a worker older than the console): none shown.
+    expect(partitions.partitions.every((p) => (p as { open?: unknown }).open === null)).toBe(true);
+
+    // The leader's console: CONSOLE_URL unset, so its host name and HTTP port.
+    expect(await cli(['console'])).toEqual({ code: 0, stdout: `http://${hostname()}:${httpPort}/console\n`, stderr: '' });
+    expect(await json(['console'])).toEqual({ leader: 'cli-c1', leader_epoch: status.leader_epoch, console_url: `http://${hostname()}:${httpPort}/console` });
 
     // Paused: a join waits; plan shows it; rebalance applies it anyway.
     expect(await cli(['pause'])).toMatchObject({ code: 0, stdout: expect.stringContaining('rebalancing paused') });
