@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signalSubject } from '@at-orchestrator/contracts';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 import { DecisionLog, Stack, WorkerProcess } from './helpers/stack.js';
@@ -66,6 +66,18 @@ describe('at-orchestrator worker as a process', () => {
     expect(metrics).toMatch(/orchestrator_signals_received_total\{[^}]*agent="momentum"[^}]*\} 1/);
     expect(metrics).toMatch(/orchestrator_state_operations_total\{[^}]*operation="store"[^}]*\} 2/);
     decisions.stop();
+
+    // Its embedded coordinator's console is served on the same port, with the worker's own figures.
+    await vi.waitFor(
+      async () => {
+        const snapshot = (await (await fetch(`${base}/console/api/snapshot`)).json()) as { leader: { id: string } | null; workers: Array<{ decided: number | null }>; status: { console_url: string } | null };
+        expect(snapshot.leader).not.toBeNull();
+        expect(snapshot.workers.map((w) => w.decided)).toEqual([1]);
+        expect(snapshot.status?.console_url).toMatch(new RegExp(`:${port}/console$`));
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    expect((await fetch(`${base}/console`)).headers.get('content-security-policy')).toContain("script-src 'self'");
 
     const started = Date.now();
     wp.kill('SIGTERM');
