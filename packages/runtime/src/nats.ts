@@ -41,6 +41,10 @@ export class NatsLink {
         reconnectJitter: 100,
         pingInterval: 5_000,
         maxPingOut: 3,
+        // Otherwise every request and JetStream publish builds an Error up front for the stack trace
+        // of a timeout that almost never comes (about 6 % of a worker's CPU at 500 decisions/s,
+        // docs/benchmarks.md); our own errors name the subject and the operation instead.
+        noAsyncTraces: true,
         timeout: options.timeoutMs ?? 5_000,
       });
       options.log.debug({ servers: settings.servers, auth: settings.method, tls: settings.tlsRequired }, 'nats connected');

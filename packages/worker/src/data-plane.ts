@@ -52,7 +52,7 @@ export interface DataPlaneDeps {
   view: AssignmentView;
   nats: NatsLink;
   redis: RedisLink;
-  /** Independent masters for the correlation lock (REDLOCK_URLS); none: the state Redis. */
+  /** Independent masters for the correlation lock (REDLOCK_URLS); none: no lock (the epoch fence decides). */
   redlock: RedisLink[];
   ownership: 'coordinated' | 'self';
   /** Whether the worker takes new work (false while starting and draining). */
@@ -72,10 +72,9 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
   const keys = new RedisKeys(config.redis.keyPrefix);
   const redisClient = d.redis.client;
   const store = new CorrelationStore(redisClient, keys, { stateSec: config.stateTtlSec, idempotencySec: config.idempotencyTtlSec });
-  const lockOnStateClient = d.redlock.length === 0;
-  const lock = new CorrelationLock(lockOnStateClient ? [redisClient] : d.redlock.map((l) => l.client), keys, metrics, log, {
-    sharesConnectionWithStore: lockOnStateClient,
-  });
+  // The epoch fence in the claim keeps a decision single; a lock adds no safety to it
+  // (docs/architecture.md, "Why no lock by default"). Only operators who name lock masters get one.
+  const lock = d.redlock.length === 0 ? undefined : new CorrelationLock(d.redlock.map((l) => l.client), keys, metrics, log);
   const redisAvailable = (): boolean => d.redis.available;
   // Built below; the emitter's callback runs only once decisions flow, after both exist.
   let queue: DecisionQueue | undefined;

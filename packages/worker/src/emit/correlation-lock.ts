@@ -6,28 +6,23 @@ import type { WorkerMetrics } from '../metrics.js';
 
 /**
  * Redlock over the correlations of a decision batch (one multi-resource lock: one round trip per
- * Redis master for the whole batch), held from claim to publish — the seed's "state
- * synchronization". It is advisory: a lock cannot stop a process paused past its TTL, so when it
- * cannot be had the batch goes on and the epoch fence in claimDecisions decides (docs/architecture.md).
- *
- * `sharesConnectionWithStore` says the lock's only master is the state Redis, on the very connection
- * the claims use: the emitter then sends the lock request and the claims together (see
- * DecisionEmitter.emit).
+ * Redis master for the whole batch), held from claim to publish, on the independent masters of
+ * REDLOCK_URLS — only when those are configured. It is advisory: a lock cannot stop a process paused
+ * past its TTL, so when it cannot be had the batch goes on and the epoch fence in claimDecisions
+ * decides; that fence is what keeps a decision single (docs/architecture.md, "Why no lock by default").
  */
 export class CorrelationLock {
   private readonly redlock: Redlock;
   private readonly ttlMs: number;
-  readonly sharesConnectionWithStore: boolean;
 
   constructor(
     clients: Redis[],
     private readonly keys: RedisKeys,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
-    options: { ttlMs?: number; sharesConnectionWithStore?: boolean } = {},
+    options: { ttlMs?: number } = {},
   ) {
     this.ttlMs = options.ttlMs ?? 5_000;
-    this.sharesConnectionWithStore = options.sharesConnectionWithStore ?? false;
     this.redlock = new Redlock(clients, { retryCount: 2, retryDelay: 20, retryJitter: 20, driftFactor: 0.01 });
     // Per-attempt client errors are reported through acquire's result; no unhandled 'error' events.
     this.redlock.on('error', () => undefined);

@@ -10,7 +10,7 @@ import { encodeDecision, type DecisionJob } from './decision-builder.js';
 export interface EmitterDeps {
   js: JetStreamClient;
   store: CorrelationStore;
-  /** Redlock held from claim to publish; absent = no lock. */
+  /** Redlock on the REDLOCK_URLS masters, held from claim to publish; absent (the default) = no lock. */
   lock?: CorrelationLock;
   redisAvailable: () => boolean;
   metrics: WorkerMetrics;
@@ -93,17 +93,13 @@ export class DecisionEmitter {
     if (jobs.length === 0) return;
     this.inFlight += jobs.length;
     const { lock } = this.deps;
-    const locking = lock !== undefined && this.deps.redisAvailable() ? lock.acquire(jobs.map((j) => j.corr.corrId)) : Promise.resolve(undefined);
+    // Only with REDLOCK_URLS: the lock's masters are other connections, so it is had (or given up
+    // on) before the claims go out.
+    const held = lock !== undefined && this.deps.redisAvailable() ? await lock.acquire(jobs.map((j) => j.corr.corrId)) : undefined;
     try {
-      // On the state connection the lock and the claims share one round trip: acquire() has written
-      // its request before claim() writes the claims, and Redis runs a connection's commands in
-      // order, so the lock (when had) is held when the claims run. On other masters there is no
-      // order between connections, so the lock comes first.
-      if (lock?.sharesConnectionWithStore !== true) await locking;
-      const [, toPublish] = await Promise.all([locking, this.claim(jobs)]);
-      await this.publishAll(toPublish);
+      await this.publishAll(await this.claim(jobs));
     } finally {
-      await lock?.release(await locking);
+      if (held !== undefined) await lock?.release(held);
       this.inFlight -= jobs.length;
       if (this.inFlight === 0 && this.retry.length === 0) this.notifyIdle();
     }

@@ -73,7 +73,7 @@ export class Intake {
   }
 
   private async run(items: Inbound[]): Promise<void> {
-    const { correlations, metrics, queue } = this.o;
+    const { correlations, metrics } = this.o;
     const { open, decided } = correlations;
     const now = Date.now();
     const pending: Pending[] = [];
@@ -108,10 +108,32 @@ export class Intake {
       touched.add(corr);
     }
 
-    if (pending.length > 0) await this.persist(pending, late);
+    if (pending.length > 0 && this.canStore()) {
+      // The store is written first; correlations it completes are decided without waiting for its
+      // answer, so their claims follow it on the same connection (Redis runs them in that order) and
+      // the decision path pays one round trip, not two. The claim re-checks what the store's answer
+      // would have told: the partition's epoch and the done-marker (docs/architecture.md, step 6).
+      const stored = this.persist(pending, late);
+      this.enqueueReady(touched);
+      await stored;
+    } else {
+      if (pending.length > 0) await this.persist(pending, late);
+      this.enqueueReady(touched);
+    }
     if (late.length > 0) this.recordLate(late);
+    await Promise.all(rejected);
+  }
 
+  private canStore(): boolean {
+    return this.o.redisAvailable() && this.o.epochs.canWrite;
+  }
+
+  /** Hands the correlations that became ready to the decision queue and lets it decide. */
+  private enqueueReady(touched: ReadonlySet<OpenCorrelation>): void {
+    const { correlations, queue } = this.o;
+    const { open } = correlations;
     for (const corr of touched) {
+      // A correlation closed meanwhile (a fenced store, decided before) is not decided here.
       if (open.get(corr.corrId) === corr && open.isReady(corr)) {
         open.remove(corr.corrId);
         queue.enqueue(corr, false);
@@ -119,13 +141,12 @@ export class Intake {
     }
     correlations.refreshActive();
     queue.drain();
-    await Promise.all(rejected);
   }
 
   /** Writes new signals to Redis (one round trip) and settles them; holds them when Redis is down. */
   private async persist(pending: Pending[], late: Late[]): Promise<void> {
     const { correlations, metrics, epochs } = this.o;
-    if (this.o.redisAvailable() && epochs.canWrite) {
+    if (this.canStore()) {
       const items: SignalToStore[] = pending.map((p) => ({
         corrId: p.corr.corrId,
         agent: p.agent,
