@@ -74,6 +74,40 @@ describe('Intake', () => {
     expect(correlations.open.get('c1')).toBeUndefined();
   });
 
+  it('a correlation the batch completes is decided once its store is written, before Redis answers (the claim follows the store on the connection)', async () => {
+    const { intake, store, queue } = setup();
+    let answer: (verdicts: StoreVerdict[]) => void = () => undefined;
+    const order: string[] = [];
+    store.storeSignals.mockImplementationOnce((items) => {
+      order.push('store written');
+      return new Promise((resolve) => (answer = resolve)).then((v) => (order.push('store answered'), v as StoreVerdict[])) as Promise<StoreVerdict[]>;
+    });
+    queue.drain.mockImplementation(() => void order.push('queue drained'));
+    const m = inbound('c0', 'momentum');
+    const r = inbound('c0', 'risk');
+    const taken = intake.take([m.item, r.item]);
+    await Promise.resolve();
+    expect(order).toEqual(['store written', 'queue drained']);
+    expect(queue.enqueue).toHaveBeenCalledOnce();
+    // The sources are acked only once Redis has their signals.
+    expect(m.src.ack).not.toHaveBeenCalled();
+    answer([{ kind: 'stored' }, { kind: 'stored' }]);
+    await taken;
+    expect(order).toEqual(['store written', 'queue drained', 'store answered']);
+    expect([m.src.ack.mock.calls.length, r.src.ack.mock.calls.length]).toEqual([1, 1]);
+  });
+
+  it('with Redis down a completed correlation is decided from memory, its sources held', async () => {
+    const { intake, queue, correlations } = setup({ redis: false });
+    const m = inbound('c0b', 'momentum');
+    const r = inbound('c0b', 'risk');
+    await intake.take([m.item, r.item]);
+    const queued = queue.enqueue.mock.calls[0]![0] as { corrId: string; held: unknown[] };
+    expect(queued.corrId).toBe('c0b');
+    expect(queued.held).toEqual([m.src, r.src]);
+    expect(correlations.open.get('c0b')).toBeUndefined();
+  });
+
   it('a second delivery of a stored signal is a duplicate: counted and acked, not stored again', async () => {
     const { intake, store, counter } = setup();
     await intake.take([inbound('c2', 'momentum').item]);
