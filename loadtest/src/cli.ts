@@ -10,6 +10,7 @@ import { startPrivateInfrastructure, givenInfrastructure, type Infrastructure } 
 import { findK6, K6_SCRIPTS, k6Problems, runK6Scenario } from './k6-runner.js';
 import { HELP, parseLoadOptions, UsageError, type LoadOptions } from './options.js';
 import {
+  cpuPerDecision,
   defaultResultPath,
   formatTable,
   k6Version,
@@ -99,6 +100,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const r = await runK6Scenario(o, k6Bin!, resultPath.replace(/\.json$/, '.k6-summary.json'), { infra, target, log });
       machine.loadavg_end = loadavg().map((v) => Math.round(v * 100) / 100);
       const problems = k6Problems(r);
+      // The driver does not see k6's decisions: no CPU per decision on this path.
       const resources = summariseResources(r.timeline, o.warmupSec);
       const machineCpu = summariseMachine(r.timeline, o.warmupSec);
       writeResult(resultPath, { ...common, driver: 'k6', finished_at: new Date().toISOString(), ok: problems.length === 0, problems, machine_cpu: machineCpu, resources, result: r });
@@ -110,10 +112,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     const r = await runNodeDriver(o, { infra, target, log, progress: (line) => process.stderr.write(`${line}\n`) });
     machine.loadavg_end = loadavg().map((v) => Math.round(v * 100) / 100);
     const problems = problemsOf(r);
-    const resources = summariseResources(r.timeline, o.warmupSec);
+    const resources = summariseResources(r.timeline, o.warmupSec, r.loadSeconds);
     const machineCpu = summariseMachine(r.timeline, o.warmupSec);
-    writeResult(resultPath, { ...common, driver: 'node', finished_at: new Date().toISOString(), ok: problems.length === 0, problems, machine_cpu: machineCpu, resources, result: r });
-    process.stdout.write(formatTable(o, r, resources, resultPath, problems, machineCpu));
+    const cpu = cpuPerDecision(r.timeline, o.warmupSec, r.loadSeconds);
+    writeResult(resultPath, {
+      ...common,
+      driver: 'node',
+      finished_at: new Date().toISOString(),
+      ok: problems.length === 0,
+      problems,
+      machine_cpu: machineCpu,
+      resources,
+      ...(cpu ?? {}),
+      result: r,
+    });
+    process.stdout.write(formatTable(o, r, resources, resultPath, problems, machineCpu, cpu));
     return problems.length === 0 ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);

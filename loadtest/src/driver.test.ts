@@ -6,7 +6,8 @@ import { LatencyHistogram } from './histogram.js';
 import { CorrelationLedger } from './ledger.js';
 import { HELP, parseLoadOptions, UsageError, type LoadOptions } from './options.js';
 import { readNodeMetrics } from './probes.js';
-import { problemsOf, summariseMachine, summariseResources } from './report.js';
+import { compareTable, type ResultFile } from '../scripts/compare-results.js';
+import { cpuPerDecision, cpuWindow, formatCpuPerDecision, problemsOf, summariseMachine, summariseResources } from './report.js';
 import { ArrivalClock, profileFor } from './scenarios.js';
 import type { TimelinePoint } from './run.js';
 
@@ -188,6 +189,7 @@ describe('reports', () => {
       started: 0,
       signals: 0,
       decided: 0,
+      decided_total: 0,
       p50_ms: 0,
       p99_ms: 0,
       max_ms: 0,
@@ -195,17 +197,19 @@ describe('reports', () => {
       inflight: 0,
       publish_errors: 0,
       machine_cpu_pct: 150,
-      processes: { w: { rss_mb: i < 10 ? 50 : 100 + (i >= 90 ? 10 : 0), cpu_pct: 50, heap_mb: 20 } },
+      processes: { w: { rss_mb: i < 10 ? 50 : 100 + (i >= 90 ? 10 : 0), cpu_pct: 50, cpu_s: i / 2, heap_mb: 20 } },
     }));
     const r = summariseResources(timeline, 10)['w']!;
     expect(r).toMatchObject({ cpu_avg_pct: 50, rss_after_warmup_mb: 100, rss_end_mb: 110, rss_growth_pct: 10, heap_growth_pct: 0 });
+    // Without a load end, the CPU window runs from the sample at the end of warm-up to the last one.
+    expect(r.cpu_seconds).toBeCloseTo((99 - 10) / 2, 9);
     expect(summariseMachine(timeline, 10)).toMatchObject({ busy_avg_pct: 150, ours_avg_pct: 50, others_avg_pct: 100 });
   });
 
   it('heap floor: the lowest heap of the first and last tenth, so that a GC sawtooth is not growth but a rising floor is', () => {
     const point = (t: number, heap: number): TimelinePoint => ({
-      t, started: 0, signals: 0, decided: 0, p50_ms: 0, p99_ms: 0, max_ms: 0, outstanding: 0, inflight: 0, publish_errors: 0, machine_cpu_pct: 0,
-      processes: { w: { rss_mb: 100, cpu_pct: 10, heap_mb: heap } },
+      t, started: 0, signals: 0, decided: 0, decided_total: 0, p50_ms: 0, p99_ms: 0, max_ms: 0, outstanding: 0, inflight: 0, publish_errors: 0, machine_cpu_pct: 0,
+      processes: { w: { rss_mb: 100, cpu_pct: 10, cpu_s: t / 10, heap_mb: heap } },
     });
     // Sawtooth 50 → 240 MB, collected back to 50 every 20 s: no growth.
     const sawtooth = Array.from({ length: 200 }, (_, i) => point(i, 50 + (i % 20) * 10));
@@ -213,6 +217,126 @@ describe('reports', () => {
     // The same sawtooth on a floor that rises by 20 %.
     const leak = Array.from({ length: 200 }, (_, i) => point(i, 50 + i * 0.05 + (i % 20) * 10));
     expect(summariseResources(leak, 0)['w']!.heap_floor_growth_pct).toBeGreaterThan(15);
+  });
+
+  describe('CPU per decision', () => {
+    type Procs = TimelinePoint['processes'];
+    const at = (t: number, decidedTotal: number, processes: Procs, previous?: TimelinePoint): TimelinePoint => ({
+      t, started: 0, signals: 0, decided: decidedTotal - (previous?.decided_total ?? 0), decided_total: decidedTotal,
+      p50_ms: 0, p99_ms: 0, max_ms: 0, outstanding: 0, inflight: 0, publish_errors: 0, machine_cpu_pct: 0, processes,
+    });
+    const proc = (cpu_s: number, cpu_pct = 0) => ({ rss_mb: 50, cpu_pct, cpu_s });
+    /**
+     * Samples every second from t = 1 to 12 (the load ends at 10.004, the last sample is after the
+     * grace period), 500 decisions a second. worker-1 runs throughout (0.3 s of CPU a second);
+     * worker-2 joins at t = 6 (1 s of start-up, then 0.2 s a second); worker-3 dies after t = 5;
+     * nats-server 0.2, redis-server 0.1 and the driver 0.15 s a second.
+     */
+    function run(): TimelinePoint[] {
+      const points: TimelinePoint[] = [];
+      for (let t = 1; t <= 12; t += 1) {
+        const processes: Procs = {
+          'nats-server': proc(0.2 * t),
+          'redis-server': proc(0.1 * t),
+          'worker-1': proc(5 + 0.3 * t, 30),
+          ...(t >= 6 ? { 'worker-2': proc(1 + 0.2 * (t - 6)) } : {}),
+          ...(t <= 5 ? { 'worker-3': proc(0.1 * t) } : {}),
+          driver: proc(0.15 * t),
+        };
+        points.push(at(t === 12 ? 12.3 : t, 500 * Math.min(t, 10), processes, points[points.length - 1]));
+      }
+      return points;
+    }
+
+    it('sums the target processes over the window from the end of warm-up to the end of the load', () => {
+      const timeline = run();
+      const w = cpuWindow(timeline, 3, 10.004)!;
+      expect([w.from.t, w.to.t, w.decided]).toEqual([3, 10, 3500]);
+      const cpu = cpuPerDecision(timeline, 3, 10.004)!;
+      // worker-1 0.3 × 7 = 2.1; worker-2 its whole life in the window, 1 + 0.2 × 4 = 1.8; worker-3 0.5 − 0.3 = 0.2.
+      expect(cpu.cpu_window).toMatchObject({ from_s: 3, to_s: 10, decided: 3500, target_processes: ['worker-1', 'worker-2', 'worker-3'] });
+      expect(cpu.cpu_window.cpu_seconds).toEqual({ 'nats-server': 1.4, 'redis-server': 0.7, 'worker-1': 2.1, 'worker-2': 1.8, 'worker-3': 0.2, driver: 1.05 });
+      const c = cpu.cpu_ms_per_decision;
+      expect(c.target).toBeCloseTo((4.1 * 1000) / 3500, 4);
+      expect(c['nats-server']).toBeCloseTo(0.4, 4);
+      expect(c['redis-server']).toBeCloseTo(0.2, 4);
+      expect(c.total).toBeCloseTo((6.2 * 1000) / 3500, 4);
+      expect(c.driver).toBeCloseTo(0.3, 4);
+      expect(formatCpuPerDecision(cpu)).toBe(
+        'total 1.771 ms = target (worker-1 + worker-2 + worker-3) 1.171 + nats-server 0.400 + redis-server 0.200 · driver 0.300, not in the total · t=3.0–10.0 s, 3500 decisions',
+      );
+      // The same window in the resource summary; cpu_avg_pct stays the average of the samples.
+      const resources = summariseResources(timeline, 3, 10.004);
+      expect(resources['worker-1']).toMatchObject({ cpu_avg_pct: 30, cpu_seconds: 2.1 });
+      expect(resources['nats-server']?.cpu_seconds).toBe(1.4);
+    });
+
+    it('is exact however the interval is cut: one process at 0.25 core and 100 decisions/s is 2.5 ms per decision', () => {
+      const timeline = [0.7, 2, 3.1, 4.4, 5, 6.05].map((t) => at(t, Math.round(t * 100), { echo: proc(t / 4) }));
+      const c = cpuPerDecision(timeline, 2, 6)!;
+      expect(c.cpu_window).toMatchObject({ from_s: 2, to_s: 6.05, decided: 405 });
+      expect(c.cpu_ms_per_decision.total).toBeCloseTo((1.01 * 1000) / 405, 4);
+      expect(c.cpu_ms_per_decision['nats-server']).toBeUndefined();
+    });
+
+    it('nothing when the samples have no CPU counter (older timelines) or nothing was decided', () => {
+      const old = run().map((p) => ({
+        ...p,
+        processes: Object.fromEntries(Object.entries(p.processes).map(([k, v]) => [k, { rss_mb: v.rss_mb, cpu_pct: v.cpu_pct }])),
+      })) as unknown as TimelinePoint[];
+      expect(cpuPerDecision(old, 3, 10)).toBeUndefined();
+      expect(summariseResources(old, 3, 10)['worker-1']).not.toHaveProperty('cpu_seconds');
+      // Without decided_total the window's decisions are the per-interval counts summed.
+      const noTotals = run().map(({ decided_total: _unused, ...p }) => p) as unknown as TimelinePoint[];
+      expect(cpuWindow(noTotals, 3, 10)?.decided).toBe(3500);
+      const idle = run().map((p) => ({ ...p, decided: 0, decided_total: 0 }));
+      expect(cpuPerDecision(idle, 3, 10)).toBeUndefined();
+      expect(cpuPerDecision(run().slice(0, 1), 0)).toBeUndefined();
+    });
+  });
+
+  describe('compare-results', () => {
+    const file = (target: string, p99: number, decided: number, cpu?: number): ResultFile => ({
+      target,
+      ok: true,
+      machine_cpu: { busy_avg_pct: 120, ours_avg_pct: 80, others_avg_pct: 40 },
+      resources: { 'nats-server': { cpu_avg_pct: 20, rss_end_mb: 30 }, [target]: { cpu_avg_pct: 25, rss_end_mb: 90 } },
+      ...(cpu === undefined ? {} : { cpu_ms_per_decision: { target: cpu / 2, 'nats-server': cpu / 4, 'redis-server': cpu / 4, total: cpu } }),
+      options: { workers: 1 },
+      result: {
+        throughput: { offered_per_sec: 500, decided_per_sec: decided },
+        latency_ms: { p50: 1, p95: 2, p99, max: 10 },
+        totals: { lost: 0, duplicates: 0, mismatches: 0, early: 0 },
+      },
+    });
+    const rows = (table: string): string[][] =>
+      table
+        .split('\n')
+        .filter((l) => l.startsWith('| ') && !l.startsWith('| target') && !l.startsWith('| ---'))
+        .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+
+    it('the echo is a reference row; ratios are to the first run that is not the echo', () => {
+      const table = compareTable([
+        { file: 'e.json', r: file('echo', 1, 500, 0.5) },
+        { file: 'b.json', r: file('baseline', 3, 500, 1) },
+        { file: 'w.json', r: file('worker', 6, 500, 1.6) },
+      ]);
+      const [echo, baseline, worker] = rows(table);
+      expect(echo!.slice(0, 1)).toEqual(['echo (floor)']);
+      expect(table).toMatch(/CPU ms\/decision \(target \+ nats \+ redis\) \| CPU\/decision ×ref \| machine busy \/ other users/);
+      expect(echo!.slice(-3)).toEqual(['0.500 (0.250 + 0.125 + 0.125)', '0.50×', '120 % / 40 %']);
+      expect(baseline!.slice(-3)).toEqual(['1.000 (0.500 + 0.250 + 0.250)', '1.00×', '120 % / 40 %']);
+      expect(worker![7]).toBe('2.00×');
+      expect(worker!.slice(-3)).toEqual(['1.600 (0.800 + 0.400 + 0.400)', '1.60×', '120 % / 40 %']);
+      expect(table).toMatch(/×ref: ratio to baseline/);
+    });
+
+    it('older result files without CPU per decision or machine figures show "–"', () => {
+      const { machine_cpu: _m, ...old } = file('baseline', 3, 500);
+      const [baseline, worker] = rows(compareTable([{ file: 'b.json', r: old }, { file: 'w.json', r: file('worker', 6, 500, 1.6) }]));
+      expect(baseline!.slice(-3)).toEqual(['–', '–', '–']);
+      expect(worker!.slice(-3)).toEqual(['1.600 (0.800 + 0.400 + 0.400)', '–', '120 % / 40 %']);
+    });
   });
 
   it('a run fails on lost, duplicates, mismatches and publish errors, never on timings', () => {

@@ -115,6 +115,7 @@ export async function runK6Scenario(
           started: 0,
           signals: 0,
           decided: 0,
+          decided_total: 0,
           p50_ms: 0,
           p99_ms: 0,
           max_ms: 0,

@@ -12,6 +12,12 @@ export interface ProcessSample {
   readonly rss_mb: number;
   /** Share of one core since the previous sample, in percent (200 = two cores). */
   readonly cpu_pct: number;
+  /**
+   * CPU time the process has used since it started (user + system, all its threads), in seconds,
+   * from /proc/<pid>/stat (resolution 1/CLK_TCK = 10 ms). The difference between two samples is
+   * the exact CPU used between them, whatever the sampling interval: what CPU per decision uses.
+   */
+  readonly cpu_s: number;
   readonly heap_mb?: number;
   readonly eventloop_p99_ms?: number;
   readonly handles?: number;
@@ -104,6 +110,7 @@ export class ProcessSampler {
       out[ref.label] = {
         rss_mb: Math.round((rss / 1048576) * 10) / 10,
         cpu_pct: Math.round(cpu),
+        cpu_s: ticks / CLK_TCK,
         ...(ref.metricsUrl === undefined ? {} : (this.scraped.get(ref.label) ?? {})),
       };
     }

@@ -36,7 +36,14 @@ export function machineInfo(infra: Infrastructure, k6Version: string | undefined
 }
 
 export interface ResourceSummary {
+  /** Average of the per-second cpu_pct samples after warm-up (whole percent; kept for the tools that read it). */
   readonly cpu_avg_pct: number;
+  /**
+   * CPU seconds (user + system) the process used in the measured window (cpuWindow: the sample
+   * nearest the end of warm-up to the one nearest the end of the load), from the cumulative
+   * counters of /proc/<pid>/stat: exact to 10 ms, whatever the sampling.
+   */
+  readonly cpu_seconds?: number;
   readonly rss_after_warmup_mb: number;
   readonly rss_end_mb: number;
   readonly rss_growth_pct: number;
@@ -61,13 +68,125 @@ const median = (xs: number[]): number => {
 };
 const growth = (from: number, to: number): number => (from <= 0 ? 0 : Math.round(((to - from) / from) * 1000) / 10);
 
+/** The processes of the run that are not the system under test. */
+export const NOT_TARGET = new Set(['nats-server', 'redis-server', 'driver']);
+
 /**
- * Per process: average CPU over the load, and memory growth after warm-up (median of the first
+ * The measured window for CPU accounting: from the timeline point nearest the end of warm-up to the
+ * one nearest the end of the load (the window of decided/s, to the nearest sample: both ends are
+ * samples, so that CPU and decisions are counted between the same two moments). Undefined when the
+ * timeline has fewer than two points in it.
+ */
+export function cpuWindow(
+  timeline: readonly TimelinePoint[],
+  warmupSec: number,
+  loadEndSec?: number,
+): { readonly from: TimelinePoint; readonly to: TimelinePoint; readonly decided: number } | undefined {
+  if (timeline.length < 2) return undefined;
+  const nearest = (t: number, among: readonly TimelinePoint[]): TimelinePoint | undefined =>
+    among.reduce<TimelinePoint | undefined>((best, p) => (best === undefined || Math.abs(p.t - t) < Math.abs(best.t - t) ? p : best), undefined);
+  const to = loadEndSec === undefined ? timeline[timeline.length - 1]! : nearest(loadEndSec, timeline)!;
+  const from = nearest(warmupSec, timeline.filter((p) => p.t < to.t));
+  if (from === undefined) return undefined;
+  // decided_total is cumulative; older timelines only have the per-interval counts.
+  const decided =
+    typeof to.decided_total === 'number' && typeof from.decided_total === 'number'
+      ? to.decided_total - from.decided_total
+      : timeline.filter((p) => p.t > from.t && p.t <= to.t).reduce((n, p) => n + p.decided, 0);
+  return { from, to, decided };
+}
+
+/**
+ * CPU seconds one process used between the window's ends: its cumulative counter at the end (or at
+ * its last sample in the window, when it died) minus the counter at the start (0 when it started
+ * during the window: its start-up counts, as a scale-up's cost should). Undefined without samples.
+ */
+function cpuSecondsIn(timeline: readonly TimelinePoint[], label: string, w: { from: TimelinePoint; to: TimelinePoint }): number | undefined {
+  const at = (p: TimelinePoint): number | undefined => {
+    const v = p.processes[label]?.cpu_s;
+    return typeof v === 'number' ? v : undefined;
+  };
+  let start = at(w.from);
+  if (start === undefined && timeline.some((p) => p.t < w.from.t && at(p) !== undefined)) {
+    // Sampled before the window but not at its start: a gap in sampling; take the last value before.
+    start = [...timeline].reverse().find((p) => p.t < w.from.t && at(p) !== undefined)!.processes[label]!.cpu_s;
+  }
+  const inside = timeline.filter((p) => p.t > w.from.t && p.t <= w.to.t && at(p) !== undefined);
+  const end = inside.length > 0 ? at(inside[inside.length - 1]!) : start;
+  if (end === undefined) return undefined;
+  return Math.max(0, end - (start ?? 0));
+}
+
+/** CPU milliseconds per decision in the measured window: the target's processes summed, the servers, their total, and the driver (not in the total). */
+export interface CpuPerDecision {
+  /** Every process of the system under test (workers, coordinators, the baseline, the echo) summed. */
+  readonly target: number;
+  readonly 'nats-server'?: number;
+  readonly 'redis-server'?: number;
+  /** target + nats-server + redis-server: all the work a decision costs, wherever it was moved. */
+  readonly total: number;
+  /** The load driver's own CPU per decision, shown for reference and never in the total. */
+  readonly driver?: number;
+}
+
+export interface CpuAccounting {
+  readonly cpu_ms_per_decision: CpuPerDecision;
+  readonly cpu_window: {
+    /** Seconds since the load started, of the two samples that bound the window. */
+    readonly from_s: number;
+    readonly to_s: number;
+    readonly decided: number;
+    readonly target_processes: readonly string[];
+    /** CPU seconds of every process in the window. */
+    readonly cpu_seconds: Readonly<Record<string, number>>;
+  };
+}
+
+/**
+ * CPU per decision: CPU seconds in the measured window × 1000 ÷ decisions in the same window.
+ * Undefined when the window is empty or nothing was decided in it (e.g. the k6 path, whose decisions
+ * the driver does not see).
+ */
+export function cpuPerDecision(timeline: readonly TimelinePoint[], warmupSec: number, loadEndSec?: number): CpuAccounting | undefined {
+  const w = cpuWindow(timeline, warmupSec, loadEndSec);
+  if (w === undefined || w.decided <= 0) return undefined;
+  const labels = [...new Set(timeline.flatMap((p) => Object.keys(p.processes)))];
+  const cpu: Record<string, number> = {};
+  for (const label of labels) {
+    const s = cpuSecondsIn(timeline, label, w);
+    if (s !== undefined) cpu[label] = round2(s);
+  }
+  const targets = labels
+    .filter((l) => !NOT_TARGET.has(l) && cpu[l] !== undefined)
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  if (targets.length === 0 && cpu['nats-server'] === undefined) return undefined;
+  const perDecision = (seconds: number): number => Math.round(((seconds * 1000) / w.decided) * 10_000) / 10_000;
+  const targetS = targets.reduce((n, l) => n + cpu[l]!, 0);
+  const nats = cpu['nats-server'];
+  const redis = cpu['redis-server'];
+  const driver = cpu.driver;
+  return {
+    cpu_ms_per_decision: {
+      target: perDecision(targetS),
+      ...(nats === undefined ? {} : { 'nats-server': perDecision(nats) }),
+      ...(redis === undefined ? {} : { 'redis-server': perDecision(redis) }),
+      total: perDecision(targetS + (nats ?? 0) + (redis ?? 0)),
+      ...(driver === undefined ? {} : { driver: perDecision(driver) }),
+    },
+    cpu_window: { from_s: w.from.t, to_s: w.to.t, decided: w.decided, target_processes: targets, cpu_seconds: cpu },
+  };
+}
+
+const round2 = (v: number): number => Math.round(v * 100) / 100;
+
+/**
+ * Per process: average CPU over the load, CPU seconds in the measured window (cpuWindow), and memory growth after warm-up (median of the first
  * samples after warm-up against the median of the last ones, so that one GC does not decide it).
  */
-export function summariseResources(timeline: readonly TimelinePoint[], warmupSec: number): Record<string, ResourceSummary> {
+export function summariseResources(timeline: readonly TimelinePoint[], warmupSec: number, loadEndSec?: number): Record<string, ResourceSummary> {
   const labels = new Set(timeline.flatMap((p) => Object.keys(p.processes)));
   const out: Record<string, ResourceSummary> = {};
+  const w = cpuWindow(timeline, warmupSec, loadEndSec);
   for (const label of labels) {
     const pts = timeline.filter((p) => p.processes[label] !== undefined);
     const after = pts.filter((p) => p.t >= warmupSec);
@@ -88,8 +207,10 @@ export function summariseResources(timeline: readonly TimelinePoint[], warmupSec
     const floorB = floorOf(after.slice(-tenth));
     const lags = after.map((p) => p.processes[label]!.eventloop_p99_ms).filter((v): v is number => v !== undefined);
     const handles = tail.map((s) => s.handles).filter((v): v is number => v !== undefined);
+    const cpuSeconds = w === undefined ? undefined : cpuSecondsIn(timeline, label, w);
     out[label] = {
       cpu_avg_pct: Math.round(after.reduce((n, p) => n + p.processes[label]!.cpu_pct, 0) / after.length),
+      ...(cpuSeconds === undefined ? {} : { cpu_seconds: round2(cpuSeconds) }),
       rss_after_warmup_mb: rssA,
       rss_end_mb: rssB,
       rss_growth_pct: growth(rssA, rssB),
@@ -167,6 +288,7 @@ export function formatTable(
   resultPath: string,
   problems: readonly string[],
   machineCpu?: { busy_avg_pct: number; ours_avg_pct: number; others_avg_pct: number; cores: number },
+  cpu?: CpuAccounting,
 ): string {
   const t = r.totals;
   const lines = [
@@ -191,6 +313,7 @@ export function formatTable(
     )
     .join(' · ');
   if (res !== '') lines.push(`  processes       ${res}`);
+  if (cpu !== undefined) lines.push(`  cpu per decision  ${formatCpuPerDecision(cpu)}`);
   if (machineCpu !== undefined) {
     lines.push(
       `  machine cpu     ${machineCpu.busy_avg_pct}% of ${machineCpu.cores * 100}% busy: ${machineCpu.ours_avg_pct}% this run, ${machineCpu.others_avg_pct}% other users`,
@@ -200,6 +323,21 @@ export function formatTable(
   lines.push(problems.length === 0 ? '  verdict         OK: 0 lost, 0 duplicates, 0 mismatches' : `  verdict         FAILED: ${problems.join('; ')}`);
   lines.push(`  result          ${relative(process.cwd(), resultPath) || resultPath}`, '');
   return lines.join('\n');
+}
+
+/** "total 1.021 ms = target (baseline) 0.412 + nats-server 0.380 + redis-server 0.229 · driver 0.301, not in the total · t=3.0–10.0 s, 3500 decisions" */
+export function formatCpuPerDecision(cpu: CpuAccounting): string {
+  const c = cpu.cpu_ms_per_decision;
+  const w = cpu.cpu_window;
+  const ms = (v: number): string => v.toFixed(3);
+  const parts = [`target (${w.target_processes.join(' + ') || 'none sampled'}) ${ms(c.target)}`];
+  if (c['nats-server'] !== undefined) parts.push(`nats-server ${ms(c['nats-server'])}`);
+  if (c['redis-server'] !== undefined) parts.push(`redis-server ${ms(c['redis-server'])}`);
+  return (
+    `total ${ms(c.total)} ms = ${parts.join(' + ')}` +
+    (c.driver === undefined ? '' : ` · driver ${ms(c.driver)}, not in the total`) +
+    ` · t=${w.from_s.toFixed(1)}–${w.to_s.toFixed(1)} s, ${w.decided} decisions`
+  );
 }
 
 export function k6Version(bin: string): string | undefined {

@@ -18,7 +18,13 @@ export interface TimelinePoint {
   readonly t: number;
   readonly started: number;
   readonly signals: number;
+  /** Decisions received in the interval since the previous point. */
   readonly decided: number;
+  /**
+   * Decisions received since the load started (cumulative), at the same moment as the processes'
+   * CPU samples: CPU per decision divides the CPU between two points by the difference of these.
+   */
+  readonly decided_total: number;
   readonly p50_ms: number;
   readonly p99_ms: number;
   readonly max_ms: number;
@@ -152,6 +158,7 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
         started: ledger.started - last.started,
         signals: ledger.signalsSent - last.signals,
         decided: ledger.decided - last.decided,
+        decided_total: ledger.decided,
         p50_ms: round3(w.percentileMs(50)),
         p99_ms: round3(w.percentileMs(99)),
         max_ms: round3(w.maxMs),
