@@ -3,7 +3,7 @@ import type { AgentMix } from '../shared/synthetic.js';
 
 export const SCENARIOS = ['steady', 'max', 'market-open', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
-export const TARGETS = ['baseline', 'worker', 'none'] as const;
+export const TARGETS = ['baseline', 'worker', 'echo', 'none'] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export interface LoadOptions {
@@ -72,6 +72,8 @@ Scenarios (--scenario):
                 handles of every process; reports growth after --warmup. Uses k6 when found.
 
 Target (--target):      baseline (the seed port, spawned) · worker (node packages/cli/dist/main.js worker)
+                        · echo (the driver's floor: the seed rules joined in memory, no Redis, same
+                          JetStream push delivery; its latency is what driver + NATS + measuring cost)
                         · none (something already consumes; only publish and measure)
 Servers (--servers):    private (own nats-server + redis-server on free ports, default)
                         · given (--nats-url, --redis-url, --nats-ws-url; default from NATS_URL / REDIS_URL;
@@ -87,6 +89,9 @@ Worker:       --workers N  --worker-cmd "CMD"  --coordinator-cmd "CMD"  --worker
 Market open:  --pre S  --ramp S  --post S  --ramp-factor X  --scale-at S|never  --kill-at S
 Output:       --out FILE (default loadtest/results/<scenario>-<timestamp>.json)  --label TEXT  --no-progress
 k6:           --k6 auto|on|off
+
+Reports CPU per decision (target + nats-server + redis-server, ms; the driver apart) over the
+window from the end of warm-up to the end of the load, and the machine's CPU taken by other users.
 
 Exit code: 0 when nothing was lost, duplicated or decided differently from the seed rules; 1 otherwise; 2 on bad usage.
 `;
@@ -227,8 +232,8 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
     progress: v['no-progress'] !== true,
     label: v.label,
   };
-  if (options.secure && (options.servers !== 'private' || options.target === 'baseline')) {
-    throw new UsageError('--secure needs --servers private and --target worker or none (the seed baseline connects without credentials)');
+  if (options.secure && (options.servers !== 'private' || options.target === 'baseline' || options.target === 'echo')) {
+    throw new UsageError('--secure needs --servers private and --target worker or none (the seed baseline and the echo connect without credentials)');
   }
   if (options.servers === 'private' && (v['nats-url'] !== undefined || v['redis-url'] !== undefined)) {
     throw new UsageError('--nats-url/--redis-url need --servers given (private servers get their own URLs)');

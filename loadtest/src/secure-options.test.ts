@@ -7,8 +7,9 @@ describe('--secure', () => {
     expect(parseLoadOptions(['--target', 'worker'], {})).toMatchObject({ secure: false });
   });
 
-  it('refused with given servers or the seed baseline (it connects without credentials)', () => {
+  it('refused with given servers, the seed baseline or the echo (they connect without credentials)', () => {
     expect(() => parseLoadOptions(['--secure', '--servers', 'given', '--target', 'worker'], {})).toThrow(UsageError);
     expect(() => parseLoadOptions(['--secure', '--target', 'baseline'], {})).toThrow(/--secure needs --servers private and --target worker or none/);
+    expect(() => parseLoadOptions(['--secure', '--target', 'echo'], {})).toThrow(UsageError);
   });
 });

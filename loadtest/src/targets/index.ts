@@ -1,10 +1,12 @@
 import type { LoadOptions } from '../options.js';
 import { BaselineTarget } from './baseline.js';
+import { EchoTarget } from './echo.js';
 import type { SystemUnderTest } from './target.js';
 import { WorkerTarget } from './worker.js';
 
 export type { SystemUnderTest, TargetContext } from './target.js';
 export { BaselineTarget } from './baseline.js';
+export { EchoTarget } from './echo.js';
 export { WorkerTarget, DEFAULT_WORKER_CMD } from './worker.js';
 
 /**
@@ -45,6 +47,8 @@ export function createTarget(o: LoadOptions): SystemUnderTest {
   switch (o.target) {
     case 'baseline':
       return new BaselineTarget();
+    case 'echo':
+      return new EchoTarget();
     case 'worker':
       return new WorkerTarget({
         workers: o.workers,
