@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { CLEAN_MIX, SimulatedAgents } from '@at-orchestrator/sim';
 import { ClusterHarness } from './helpers/cluster.js';
 import { Stack, TEST_OPERATOR_TOKEN, type CliProcess } from './helpers/stack.js';
 import { launchBrowser, mapView, openPage, planView, type CellView, type PageElement, type PageProblems, type PageWindow } from './helpers/browser.js';
@@ -203,6 +204,15 @@ describe('console in Chromium against a real cluster', () => {
 
   it('the plan picture equals `plan --json` while paused, and nothing moves until resume', async () => {
     await cluster.cli('pause');
+    try {
+      await planWhilePaused();
+    } finally {
+      // Whatever failed above, the next tests start with rebalancing on.
+      await cluster.cli('resume');
+    }
+  });
+
+  async function planWhilePaused(): Promise<void> {
     await cluster.startWorker('w4');
     // The leader sees w4's heartbeat: the plan has moves, the table none.
     await vi.waitFor(async () => expect((await cluster.cli<{ moves: Move[] }>('plan')).moves.length).toBeGreaterThan(0), { timeout: 15_000, interval: 250 });
@@ -238,8 +248,8 @@ describe('console in Chromium against a real cluster', () => {
     const held = await table();
     expect(held.filter((p) => p.owner === 'w4' || p.next === 'w4')).toEqual([]);
     await mapEquals(held);
-
     await cluster.cli('resume');
+
     const after = await pageShowsSettledTable(['w1', 'w2', 'w4']);
     expect(after.filter((p) => p.owner === 'w4').map((p) => p.partition)).toEqual(cli.moves.map((m) => m.partition));
     // The plan now describes a table that changed: the page says so.
@@ -250,7 +260,7 @@ describe('console in Chromium against a real cluster', () => {
     cluster.workers.get('w4')!.kill('SIGTERM');
     expect(await cluster.workers.get('w4')!.exited()).toBe(0);
     await pageShowsSettledTable(['w1', 'w2']);
-  });
+  }
 
   it('an action without the operator token, or with a wrong one, is refused by the server (403 UNAUTHORIZED) and changes nothing; with the token it is carried out', async () => {
     expect((await status()).paused).toBe(false);
@@ -297,33 +307,37 @@ describe('console in Chromium against a real cluster', () => {
     expect(await page.$$eval('button.action', (bs) => bs.every((b) => (b as unknown as PageElement).disabled === true))).toBe(true);
   });
 
-  it('after a 10-second handoff storm (2 → 5 → 2 workers, graceful and kill -9) the page equals the final table', async () => {
+  it('after a handoff storm of about 10 s under traffic (2 → 5 → 2 workers, graceful stops and kill -9) the page equals the final table', async () => {
     const versions = new Set<string>();
     const started = Date.now();
+    let traffic: Promise<void> | undefined;
     const watch = setInterval(() => {
       void page.getAttribute('body', 'data-table-version').then((v) => versions.add(v ?? ''), () => undefined);
     }, 100);
     try {
-      await Promise.all(['w5', 'w6', 'w7'].map((w) => cluster.startWorker(w)));
-      // Stop them as soon as each holds partitions: handoffs in both directions overlap.
-      await vi.waitFor(
-        async () => {
-          const owners = await cluster.ownership();
-          expect(['w5', 'w6', 'w7'].every((w) => (owners.get(w) ?? 0) > 0)).toBe(true);
-        },
-        { timeout: 20_000, interval: 100 },
-      );
+      // Six waves of handoffs under traffic, each started as soon as the previous one shows in the
+      // table: three joins one after another, then a graceful stop, a kill -9 and a graceful stop.
+      const agents = new SimulatedAgents(stack!.nc);
+      traffic = agents.run({ rate: 100, count: 1_200, seed: 5, prefix: 'console-storm', mix: { ...CLEAN_MIX, jitterMs: 5 } });
+      const owns = (w: string, yes: boolean): Promise<void> =>
+        vi.waitFor(async () => expect(((await cluster.ownership()).get(w) ?? 0) > 0).toBe(yes), { timeout: 20_000, interval: 100 });
+      for (const w of ['w5', 'w6', 'w7']) {
+        await cluster.startWorker(w);
+        await owns(w, true);
+      }
       cluster.workers.get('w5')!.kill('SIGTERM');
-      cluster.workers.get('w6')!.kill('SIGKILL');
-      cluster.workers.get('w7')!.kill('SIGTERM');
       expect(await cluster.workers.get('w5')!.exited()).toBe(0);
+      cluster.workers.get('w6')!.kill('SIGKILL');
+      await owns('w6', false);
+      cluster.workers.get('w7')!.kill('SIGTERM');
       expect(await cluster.workers.get('w7')!.exited()).toBe(0);
       await pageShowsSettledTable(['w1', 'w2']);
     } finally {
       clearInterval(watch);
+      await traffic;
     }
     console.log(`handoff storm 2 → 5 → 2 settled and shown after ${Date.now() - started} ms; the page rendered ${versions.size} table versions`);
-    expect(versions.size).toBeGreaterThan(2);
+    expect(versions.size).toBeGreaterThan(3);
     await vi.waitFor(async () => expect((await workerRows()).map((r) => [r.id, r.state])).toEqual([['w1', 'live'], ['w2', 'live']]), { timeout: 15_000 });
     expect(await page.getAttribute('#unowned-pill', 'data-unowned')).toBe('0');
   });

@@ -456,7 +456,7 @@ function chart(id) {
   }
   return c;
 }
-function drawChart(id, history, pick, unit) {
+function drawChart(id, history, pick, format = fmtNum) {
   const c = chart(id);
   const pts = history.map((h) => [h.at, pick(h)]).filter((p) => p[1] !== null && p[1] !== undefined && Number.isFinite(p[1]));
   const last = history.length > 0 ? pick(history[history.length - 1]) : null;
@@ -475,15 +475,15 @@ function drawChart(id, history, pick, unit) {
   const x0 = (((pts[0][0] - t0) / span) * W).toFixed(1);
   const x1 = (((pts[pts.length - 1][0] - t0) / span) * W).toFixed(1);
   c.area.setAttribute('points', `${x0},${H} ${xy.join(' ')} ${x1},${H}`);
-  const minutes = Math.round(span / 6000) / 10;
-  setText(c.now, `${fmtNum(last)}${unit} · max ${fmtNum(max)} · ${minutes} min`);
+  const over = span < 90_000 ? `${Math.round(span / 1000)} s` : `${Math.round(span / 6000) / 10} min`;
+  setText(c.now, `${last === null || last === undefined ? '–' : format(last)} · max ${format(max)} · last ${over}`);
 }
 function renderCharts(s) {
   const h = s.history;
-  drawChart('chart-decisions', h, (p) => p.decisions_per_s, '');
-  drawChart('chart-p99', h, (p) => p.p99_ms, '');
-  drawChart('chart-backlog', h, (p) => p.backlog, '');
-  drawChart('chart-dlq', h, (p) => p.dlq_per_s, '');
+  drawChart('chart-decisions', h, (p) => p.decisions_per_s);
+  drawChart('chart-p99', h, (p) => p.p99_ms, fmtMs);
+  drawChart('chart-backlog', h, (p) => p.backlog);
+  drawChart('chart-dlq', h, (p) => p.dlq_per_s);
 }
 
 // ---------------------------------------------------------------------------------------------
