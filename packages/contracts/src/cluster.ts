@@ -5,6 +5,20 @@ import { z } from 'zod';
  * the control messages. See docs/cluster.md for the handoff state machine.
  */
 
+/**
+ * The cluster protocol's version: what coordinators and workers must agree on to work together (the
+ * control messages, the Redis keys and scripts they share, the forward protocol, the fencing rules).
+ * A leader assigns partitions only to workers that speak its protocol (docs/cluster.md, "Rolling
+ * upgrades"). Raise it with any change that a process of the previous version could misread; a
+ * change both sides tolerate (a new optional field) keeps it. ORCHESTRATOR_VERSION is not checked.
+ */
+export const CLUSTER_PROTOCOL = 1;
+/**
+ * The protocol of a heartbeat, table or command that states none: the builds before the check, which
+ * all speak protocol 1. A leader of protocol 1 accepts them; a leader of any later protocol refuses them.
+ */
+export const UNSTATED_CLUSTER_PROTOCOL = 1;
+
 export const ClusterSubjects = {
   /** Leader → one worker: assign / revoke partitions (request/reply). */
   worker: (workerId: string) => `orchestrator.ctl.worker.${workerId}`,
@@ -54,6 +68,8 @@ export const WorkerHeartbeat = z.object({
   /** Open correlations in memory, as a load figure for the status page. */
   load: z.number().nonnegative(),
   version: z.string(),
+  /** CLUSTER_PROTOCOL of the worker; absent from workers older than the protocol check (UNSTATED_CLUSTER_PROTOCOL). */
+  protocol: z.number().int().nonnegative().optional(),
   draining: z.boolean(),
   started_at: z.string(),
   /** Partitions the worker itself believes it owns (for status and lag). */
@@ -103,19 +119,24 @@ export const AssignmentTable = z.object({
   version: z.number().int().nonnegative(),
   leader: z.string().nullable(),
   leader_epoch: z.number().int().nonnegative(),
+  /** The leader's CLUSTER_PROTOCOL; absent from leaders older than the protocol check. */
+  protocol: z.number().int().nonnegative().optional(),
   partitions: z.array(PartitionState),
 });
 export type AssignmentTable = z.infer<typeof AssignmentTable>;
 
+/** The sending leader's CLUSTER_PROTOCOL, in every command; absent from leaders older than the protocol check. */
+const commandProtocol = z.number().int().nonnegative().optional();
 export const WorkerCommand = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('assign'),
     leader_epoch: z.number().int(),
+    protocol: commandProtocol,
     partitions: z.array(z.object({ partition: z.number().int(), epoch: z.number().int() })),
   }),
-  z.object({ type: z.literal('revoke'), leader_epoch: z.number().int(), partitions: z.array(z.number().int()) }),
+  z.object({ type: z.literal('revoke'), leader_epoch: z.number().int(), protocol: commandProtocol, partitions: z.array(z.number().int()) }),
   /** Drain: the worker stops once it owns nothing (exit 0). */
-  z.object({ type: z.literal('shutdown'), leader_epoch: z.number().int() }),
+  z.object({ type: z.literal('shutdown'), leader_epoch: z.number().int(), protocol: commandProtocol }),
 ]);
 export type WorkerCommand = z.infer<typeof WorkerCommand>;
 

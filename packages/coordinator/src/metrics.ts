@@ -13,6 +13,7 @@ export class CoordinatorMetrics {
   readonly partitionsAssigned: Gauge<'worker'>;
   readonly workersLive: Gauge;
   readonly commandFailures: Counter<'command'>;
+  readonly workersRefused: Counter<'reason'>;
   readonly partitionsByPhase: Gauge<'phase'>;
   readonly ingestPending: Gauge;
   readonly ingestAckPending: Gauge;
@@ -49,6 +50,13 @@ export class CoordinatorMetrics {
       labelNames: ['command'],
       registers,
     });
+    this.workersRefused = new Counter({
+      name: 'orchestrator_workers_refused_total',
+      help: 'Live workers the leader refused to assign partitions to, once per worker and term: protocol (another cluster protocol)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.workersRefused.inc({ reason: 'protocol' }, 0);
     this.partitionsByPhase = new Gauge({
       name: 'orchestrator_partitions',
       help: 'Partitions of the assignment table by phase: owned, revoking (moving), unowned (leader only)',

@@ -2,6 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Redis } from 'ioredis';
 import {
   AssignmentTable,
+  CLUSTER_PROTOCOL,
   ClusterKeys,
   ClusterSubjects,
   WorkerCommand,
@@ -19,6 +20,8 @@ export interface FakeWorkerOptions {
   readonly capacity?: number;
   /** Answer revoke requests (default true); false = never answer, as a stuck worker. */
   readonly answerRevoke?: boolean;
+  /** The cluster protocol its heartbeat reports: CLUSTER_PROTOCOL by default; null = none, as a worker older than the check. */
+  readonly protocol?: number | null;
 }
 
 export interface ReceivedCommand {
@@ -37,6 +40,8 @@ export class FakeWorker {
   readonly owned = new Map<number, number>();
   shutdownReceived = false;
   answerRevoke: boolean;
+  /** What its heartbeats report as its cluster protocol (null: none); a test may change it, as a restart with another build would. */
+  protocol: number | null;
   private timer: NodeJS.Timeout | undefined;
   private subscription: Subscription | undefined;
   private tables: Subscription | undefined;
@@ -50,6 +55,7 @@ export class FakeWorker {
   constructor(private readonly options: FakeWorkerOptions) {
     this.id = options.id;
     this.answerRevoke = options.answerRevoke ?? true;
+    this.protocol = options.protocol === undefined ? CLUSTER_PROTOCOL : options.protocol;
     this.keys = new ClusterKeys(options.keyPrefix);
   }
 
@@ -127,11 +133,13 @@ export class FakeWorker {
 
   /** Heartbeats now (a test that changed `stats` need not wait for the interval). */
   async beat(): Promise<void> {
+    const protocol = this.protocol;
     const heartbeat: WorkerHeartbeat = {
       id: this.id,
       capacity: this.options.capacity ?? 1,
       load: 0,
       version: 'fake',
+      ...(protocol === null ? {} : { protocol }),
       draining: this.draining,
       started_at: this.startedAt,
       owned: [...this.owned.keys()].sort((a, b) => a - b),

@@ -25,6 +25,8 @@ export class ClusterHarness {
   prefix = 'unset';
   keys = new CoordinatorKeys('unset');
   readonly logs: string[] = [];
+  /** Each coordinator's log lines so far (they join `logs` when it closes). */
+  readonly linesOf = new Map<Coordinator, readonly string[]>();
 
   private constructor(
     readonly natsUrl: string,
@@ -66,6 +68,7 @@ export class ClusterHarness {
   async coordinator(id: string, overrides: Env = {}, http = false): Promise<Coordinator> {
     const { log, lines } = memoryLogger('info');
     const coordinator = new Coordinator({ config: this.config({ COORDINATOR_ID: id, HTTP_PORT: '0', ...overrides }), log, http });
+    this.linesOf.set(coordinator, lines);
     this.closers.push(async () => {
       await coordinator.close();
       this.logs.push(...lines);
@@ -74,7 +77,7 @@ export class ClusterHarness {
     return coordinator;
   }
 
-  async worker(id: string, options: { capacity?: number; answerRevoke?: boolean } = {}): Promise<FakeWorker> {
+  async worker(id: string, options: { capacity?: number; answerRevoke?: boolean; protocol?: number | null } = {}): Promise<FakeWorker> {
     const worker = new FakeWorker({
       id,
       nc: this.nc,

@@ -12,6 +12,7 @@ export type ControlErrorCode =
   | 'NO_SUCH_WORKER'
   | 'NO_SUCH_PARTITION'
   | 'WORKER_DRAINING'
+  | 'WORKER_REFUSED'
   | 'NO_ELIGIBLE_WORKER'
   | 'NOT_LEADER'
   | 'UNAVAILABLE'

@@ -7,8 +7,12 @@ import type { PartitionMove, UnappliedPin, WorkerPlanSummary } from '../assignme
  * client than the CLI reads them.)
  */
 
-/** live: heartbeat present; draining: being drained (by an operator or itself); gone: no heartbeat but still named as an owner. */
-export type WorkerState = 'live' | 'draining' | 'gone';
+/**
+ * live: heartbeat present; draining: being drained (by an operator or itself); refused: live, but it
+ * speaks another cluster protocol than the leader, so it is assigned nothing (`refused` says why);
+ * gone: no heartbeat but still named as an owner.
+ */
+export type WorkerState = 'live' | 'draining' | 'refused' | 'gone';
 
 export interface StatusWorker {
   readonly id: string;
@@ -18,6 +22,10 @@ export interface StatusWorker {
   readonly load: number | null;
   readonly capacity: number | null;
   readonly version: string | null;
+  /** Its CLUSTER_PROTOCOL (null: gone, or a worker older than the protocol check). */
+  readonly protocol: number | null;
+  /** Why the leader refuses it (another protocol: both named), or null. */
+  readonly refused: string | null;
 }
 
 export interface StatusData {
@@ -44,6 +52,10 @@ export interface WorkerDetail {
   readonly capacity: number | null;
   readonly load: number | null;
   readonly version: string | null;
+  /** Its CLUSTER_PROTOCOL (null: gone, or a worker older than the protocol check). */
+  readonly protocol: number | null;
+  /** Why the leader refuses it (another protocol: both named), or null. */
+  readonly refused: string | null;
   readonly started_at: string | null;
   readonly lease_left_ms: number | null;
   /** Partitions it owns in the table. */

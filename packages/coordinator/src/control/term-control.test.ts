@@ -5,6 +5,7 @@ import { FakeRedis } from '../../test/fake-redis.js';
 import { CoordinatorKeys } from '../coordinator-keys.js';
 import { reconcile, type Reconciliation } from '../handoff/reconcile.js';
 import type { LiveWorker } from '../membership/membership.js';
+import { protocolRefusal } from '../membership/protocol.js';
 import { OperatorSettings } from '../term/operator-settings.js';
 import { ControlError } from './control-api.js';
 import type { StatusData } from './control-data.js';
@@ -16,6 +17,13 @@ const PARTITIONS = 4;
 
 function worker(id: string, extra: Partial<WorkerHeartbeat> = {}): LiveWorker {
   return { heartbeat: { id, capacity: 1, load: 0, version: 'v1', draining: false, started_at: '2024-01-01T00:00:00.000Z', owned: [], ...extra }, leaseLeftMs: 500 };
+}
+
+/** A live worker speaking cluster protocol `protocol` (undefined: none, as before the check) under a leader of protocol `leader`. */
+function refusedWorker(id: string, protocol: number | undefined, extra: Partial<WorkerHeartbeat> = {}, leader = 1): LiveWorker {
+  const live = worker(id, { ...(protocol === undefined ? {} : { protocol }), ...extra });
+  const refusal = protocolRefusal(live.heartbeat, leader);
+  return refusal === null ? live : { ...live, refusal };
 }
 
 function owned(partition: number, owner: string | null, epoch = 1): PartitionState {
@@ -59,6 +67,7 @@ class FakeTerm implements TermView, TermCommands {
       table: this.table,
       live: new Map([...this.live].map(([id, live]) => [id, live.heartbeat])),
       drains: this.settings.drains,
+      refused: new Set([...this.live].filter(([, live]) => live.refusal !== undefined).map(([id]) => id)),
       pins: this.settings.pins,
       inFlight: new Set(),
       mode: 'auto',
@@ -165,6 +174,62 @@ describe('TermControl', () => {
       ['w2', 'draining', true, [2, 3], [], []],
       ['w3', 'draining', false, [], [], [9]],
     ]);
+  });
+
+  describe('workers of another cluster protocol', () => {
+    it.each([
+      { name: 'a newer protocol', protocol: 2, leader: 1, shown: '2' },
+      { name: 'an older protocol', protocol: 1, leader: 3, shown: '1' },
+      { name: 'no protocol (older than the check) under a leader of protocol 2', protocol: undefined, leader: 2, shown: 'none (a build older than the protocol check: 1)' },
+    ])('status and workers list a worker of $name as refused, naming both protocols', async ({ protocol, leader, shown }) => {
+      const { term, control } = setup();
+      term.live.set('w3', refusedWorker('w3', protocol, {}, leader));
+      term.live.set('w1', worker('w1', { protocol: 1 }));
+      const message = `worker w3 speaks cluster protocol ${shown}, the leader ${leader}: refused, it is assigned no partition`;
+      const status = await control.status();
+      expect(status.workers.map((w) => [w.id, w.state, w.protocol, w.refused === null ? null : w.refused.slice(0, message.length)])).toEqual([
+        ['w1', 'live', 1, null],
+        ['w2', 'live', null, null],
+        ['w3', 'refused', protocol ?? null, message],
+      ]);
+      const { workers } = await control.workers();
+      expect(workers.find((w) => w.id === 'w3')).toMatchObject({ state: 'refused', protocol: protocol ?? null, refused: expect.stringContaining(message) });
+      expect(workers.find((w) => w.id === 'w1')).toMatchObject({ state: 'live', protocol: 1, refused: null });
+    });
+
+    it('a refused worker that also drains itself shows as refused (the reason it gets nothing)', async () => {
+      const { term, control } = setup();
+      term.live.set('w3', refusedWorker('w3', 2, { draining: true }));
+      expect((await control.workers()).workers.find((w) => w.id === 'w3')?.state).toBe('refused');
+    });
+
+    it('move onto a refused worker is refused with WORKER_REFUSED naming both protocols', async () => {
+      const { term, control, settings } = setup();
+      term.live.set('w3', refusedWorker('w3', 2));
+      const answer = await refusal(control.move(0, 'w3'));
+      expect(answer.code).toBe('WORKER_REFUSED');
+      expect(answer.message).toContain('cannot move partition 0 to w3: worker w3 speaks cluster protocol 2, the leader 1: refused');
+      expect(settings.pins).toEqual([]);
+    });
+
+    it('drain refuses when the only other workers are refused (they could not take the partitions)', async () => {
+      const { term, control } = setup();
+      term.liveNow = new Map([
+        ['w1', worker('w1')],
+        ['w2', refusedWorker('w2', 2)],
+      ]);
+      expect((await refusal(control.drain('w1'))).code).toBe('NO_ELIGIBLE_WORKER');
+    });
+
+    it('plan moves a refused worker\'s partitions to the others', async () => {
+      const { term, control } = setup();
+      term.live.set('w2', refusedWorker('w2', 2));
+      const plan = await control.plan();
+      expect(plan.moves).toEqual([
+        { partition: 2, from: 'w2', to: 'w1' },
+        { partition: 3, from: 'w2', to: 'w1' },
+      ]);
+    });
   });
 
   it('partitions lists the table with each partition\'s pin', async () => {

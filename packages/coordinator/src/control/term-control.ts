@@ -54,6 +54,8 @@ export class TermControl implements LeaderControl {
         load: heartbeat?.load ?? null,
         capacity: heartbeat?.capacity ?? null,
         version: heartbeat?.version ?? null,
+        protocol: heartbeat?.protocol ?? null,
+        refused: term.live.get(id)?.refusal?.message ?? null,
       };
     });
     return {
@@ -93,6 +95,8 @@ export class TermControl implements LeaderControl {
         capacity: heartbeat?.capacity ?? null,
         load: heartbeat?.load ?? null,
         version: heartbeat?.version ?? null,
+        protocol: heartbeat?.protocol ?? null,
+        refused: live?.refusal?.message ?? null,
         started_at: heartbeat?.started_at ?? null,
         lease_left_ms: live?.leaseLeftMs ?? null,
         partitions: partitionsOf.get(id) ?? [],
@@ -160,7 +164,9 @@ export class TermControl implements LeaderControl {
     const live = await redisCall(() => this.term.readLive());
     if (!live.has(worker)) throw this.noSuchWorker(worker);
     const already = settings.drains.has(worker);
-    const others = [...live.values()].filter(({ heartbeat }) => heartbeat.id !== worker && !heartbeat.draining && !settings.drains.has(heartbeat.id));
+    const others = [...live.values()].filter(
+      ({ heartbeat, refusal }) => heartbeat.id !== worker && !heartbeat.draining && !settings.drains.has(heartbeat.id) && refusal === undefined,
+    );
     if (!already && others.length === 0) {
       throw new ControlError('NO_ELIGIBLE_WORKER', `cannot drain ${worker}: no other live worker could take its partitions`);
     }
@@ -182,6 +188,7 @@ export class TermControl implements LeaderControl {
     if (target.heartbeat.draining || this.settings.drains.has(worker)) {
       throw new ControlError('WORKER_DRAINING', `cannot move partition ${partition} to ${worker}: it is draining`);
     }
+    if (target.refusal !== undefined) throw new ControlError('WORKER_REFUSED', `cannot move partition ${partition} to ${worker}: ${target.refusal.message}`);
     await redisCall(() => this.settings.pin(partition, worker));
     const state = this.term.table[partition];
     this.options.log.info({ partition, worker, from: state?.owner ?? null }, 'partition pinned');
@@ -219,6 +226,7 @@ export class TermControl implements LeaderControl {
   private workerStatus(id: string): WorkerState {
     const live = this.term.live.get(id);
     if (live === undefined) return 'gone';
+    if (live.refusal !== undefined) return 'refused';
     return live.heartbeat.draining || this.settings.drains.has(id) ? 'draining' : 'live';
   }
 

@@ -116,4 +116,96 @@ describe('reconcile', () => {
     const b = reconcile(input({ table: table('aaa---'), live: live(hb('c'), hb('a'), hb('b')) }));
     expect(b).toEqual(a);
   });
+
+  describe('workers of another cluster protocol (refused)', () => {
+    it.each([
+      {
+        name: 'a refused worker that joins gets nothing',
+        owners: 'aaabbb',
+        live: ['a', 'b', 'x'],
+        refused: ['x'],
+        mode: 'auto' as const,
+        handoffs: [],
+        reassign: [],
+        deferred: [],
+      },
+      {
+        name: 'unowned partitions go to the accepted workers only',
+        owners: '------',
+        live: ['a', 'x'],
+        refused: ['x'],
+        mode: 'auto' as const,
+        handoffs: [],
+        reassign: [0, 1, 2, 3, 4, 5].map((p) => [p, null, 'a']),
+        deferred: [],
+      },
+      {
+        name: 'a refused owner hands its partitions to accepted workers, cooperatively',
+        owners: 'aaaxxx',
+        live: ['a', 'b', 'x'],
+        refused: ['x'],
+        mode: 'auto' as const,
+        handoffs: [
+          [3, 'x', 'b'],
+          [4, 'x', 'b'],
+          [5, 'x', 'b'],
+        ],
+        reassign: [],
+        deferred: [],
+      },
+      {
+        name: 'with no accepted worker, refused owners keep what they own (never handed to no one)',
+        owners: 'xxxyyy',
+        live: ['x', 'y'],
+        refused: ['x', 'y'],
+        mode: 'auto' as const,
+        handoffs: [],
+        reassign: [],
+        deferred: [0, 1, 2, 3, 4, 5].map((p) => [p, p < 3 ? 'x' : 'y', null]),
+      },
+      {
+        name: 'with no accepted worker, unowned partitions stay unowned',
+        owners: 'xxx---',
+        live: ['x'],
+        refused: ['x'],
+        mode: 'auto' as const,
+        handoffs: [],
+        reassign: [],
+        deferred: [0, 1, 2].map((p) => [p, 'x', null]),
+      },
+      {
+        name: 'frozen (paused), a refused owner keeps its partitions like a draining one',
+        owners: 'aaaxxx',
+        live: ['a', 'x'],
+        refused: ['x'],
+        mode: 'frozen' as const,
+        handoffs: [],
+        reassign: [],
+        deferred: [3, 4, 5].map((p) => [p, 'x', 'a']),
+      },
+      {
+        name: 'the partitions of a refused worker that died are orphans like any other',
+        owners: 'aaaxxx',
+        live: ['a'],
+        refused: [],
+        mode: 'frozen' as const,
+        handoffs: [],
+        reassign: [3, 4, 5].map((p) => [p, 'x', 'a']),
+        deferred: [],
+      },
+    ])('$name', ({ owners, live: ids, refused, mode, handoffs, reassign, deferred }) => {
+      const r = reconcile(input({ table: table(owners), live: live(...ids.map((id) => hb(id))), refused: new Set(refused), mode }));
+      const triples = (moves: readonly { partition: number; from: string | null; to: string | null }[]): unknown[] => moves.map((m) => [m.partition, m.from, m.to]);
+      expect(triples(r.handoffs)).toEqual(handoffs);
+      expect(triples(r.reassign)).toEqual(reassign);
+      expect(triples(r.deferred)).toEqual(deferred);
+      for (const id of refused) expect(r.plan.target.filter((owner) => owner === id).length).toBeLessThanOrEqual([...owners].filter((o) => o === id).length);
+    });
+
+    it('a refused worker is never a target of the plan once an accepted worker can take its share', () => {
+      const r = reconcile(input({ table: table('xxxxxx'), live: live(hb('a'), hb('x')), refused: new Set(['x']) }));
+      expect(r.plan.target.every((owner) => owner === 'a')).toBe(true);
+    });
+  });
 });
+

@@ -17,6 +17,12 @@ export interface ReconcileInput {
   readonly live: ReadonlyMap<string, WorkerHeartbeat>;
   /** Workers an operator is draining; workers whose heartbeat says `draining` are added. */
   readonly drains: ReadonlySet<string>;
+  /**
+   * Live workers the leader refuses (another cluster protocol): planned like draining workers — never
+   * given a partition, their own handed off to the others (cooperatively) as soon as another may take
+   * them, kept meanwhile rather than handed to no one.
+   */
+  readonly refused?: ReadonlySet<string>;
   readonly pins: readonly PartitionPin[];
   /** Partitions being handed off right now (revoke sent, not yet committed to the new owner). */
   readonly inFlight: ReadonlySet<number>;
@@ -78,7 +84,7 @@ export function reconcile(input: ReconcileInput): Reconciliation {
   }
 
   const draining = new Set<string>();
-  for (const [id, heartbeat] of live) if (heartbeat.draining || input.drains.has(id)) draining.add(id);
+  for (const [id, heartbeat] of live) if (heartbeat.draining || input.drains.has(id) || input.refused?.has(id) === true) draining.add(id);
   const plan = planAssignment({
     partitions: input.partitions,
     workers: [...live.values()].map((heartbeat) => ({ id: heartbeat.id, capacity: heartbeat.capacity })),

@@ -1,5 +1,5 @@
 import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/nats-core';
-import { ClusterSubjects, WorkerCommandReply, type WorkerCommand } from '@at-orchestrator/contracts';
+import { CLUSTER_PROTOCOL, ClusterSubjects, WorkerCommandReply, type WorkerCommand } from '@at-orchestrator/contracts';
 import type { ControlSealer } from '@at-orchestrator/runtime';
 
 /** How a command to a worker ended. Only `reply` means the worker answered (ok or not). */
@@ -14,7 +14,7 @@ const encoder = new TextEncoder();
 
 /**
  * Sends one WorkerCommand to `orchestrator.ctl.worker.<id>`, sealed for that subject (a worker
- * refuses anything else), and waits for its reply, at most `timeoutMs`, or until `signal` aborts.
+ * refuses anything else) and stamped with this leader's CLUSTER_PROTOCOL, and waits for its reply, at most `timeoutMs`, or until `signal` aborts.
  * Never rejects: every end is an outcome. The reply is not sealed: a forged one can only claim a
  * release, after which the partition moves at a new epoch and fencing keeps the old owner out.
  */
@@ -35,7 +35,7 @@ export async function sendWorkerCommand(
   const request = (async (): Promise<CommandOutcome> => {
     try {
       const subject = ClusterSubjects.worker(workerId);
-      const body = encoder.encode(JSON.stringify(command));
+      const body = encoder.encode(JSON.stringify({ ...command, protocol: command.protocol ?? CLUSTER_PROTOCOL }));
       const msg = await nc.request(subject, body, { timeout: timeoutMs, headers: sealer.seal('worker-command', subject, body) });
       const parsed = WorkerCommandReply.safeParse(safeJson(msg.string()));
       return parsed.success ? { kind: 'reply', reply: parsed.data } : { kind: 'failed', reason: 'reply does not match WorkerCommandReply' };

@@ -1,32 +1,48 @@
 import type { Redis } from 'ioredis';
-import { WorkerHeartbeat } from '@at-orchestrator/contracts';
+import { CLUSTER_PROTOCOL, WorkerHeartbeat } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
 import { defineScripts, type CoordinatorScripts } from '../scripts.js';
+import { protocolRefusal, type ProtocolRefusal } from './protocol.js';
 
 /** A worker whose heartbeat key has not expired. */
 export interface LiveWorker {
   readonly heartbeat: WorkerHeartbeat;
   /** Remaining lease (ms) at the time of reading; -1 when the key has no TTL. */
   readonly leaseLeftMs: number;
+  /** Set when the worker speaks another cluster protocol than the leader: it is assigned nothing. */
+  readonly refusal?: ProtocolRefusal;
+}
+
+export interface MembershipOptions {
+  /** The cluster protocol live workers must speak (CLUSTER_PROTOCOL; tests may say otherwise). */
+  readonly protocol?: number;
+  /** A worker found speaking another protocol: called once per worker (again if it leaves and returns refused). */
+  readonly onRefused?: (refusal: ProtocolRefusal) => void;
 }
 
 /**
  * Membership: the live workers are the ids in the worker index whose heartbeat key exists (each
  * written with a PX lease, so a dead worker's key expires and the id leaves the index). Unreadable
  * heartbeats are skipped with a warning, once per key and reason, since a stranger's bad key must
- * not stop the cluster.
+ * not stop the cluster. A worker speaking another cluster protocol is live but carries its refusal,
+ * logged (warn) once per worker and protocol.
  */
 export class Membership {
   private readonly warned = new Set<string>();
   private readonly scripts: CoordinatorScripts;
+  private readonly protocol: number;
+  /** Refused workers already reported, with the protocol they were refused for. */
+  private readonly reported = new Map<string, number | null>();
 
   constructor(
     private readonly client: Redis,
     private readonly keys: CoordinatorKeys,
     private readonly log: Logger,
+    private readonly options: MembershipOptions = {},
   ) {
     this.scripts = defineScripts(client);
+    this.protocol = options.protocol ?? CLUSTER_PROTOCOL;
   }
 
   /** The live workers by id, sorted by id: two round trips, whatever the size of the keyspace. */
@@ -46,9 +62,23 @@ export class Membership {
         this.warnOnce(key, 'id', { key, id: heartbeat.id }, 'worker heartbeat names another worker id than its key; ignored');
         return;
       }
-      workers.set(id, { heartbeat, leaseLeftMs: Number(ttl) });
+      const refusal = protocolRefusal(heartbeat, this.protocol);
+      workers.set(id, refusal === null ? { heartbeat, leaseLeftMs: Number(ttl) } : { heartbeat, leaseLeftMs: Number(ttl), refusal });
     });
+    this.report(workers);
     return workers;
+  }
+
+  /** Logs and counts each newly refused worker once; forgets those that left or were accepted since. */
+  private report(workers: ReadonlyMap<string, LiveWorker>): void {
+    for (const id of this.reported.keys()) if (workers.get(id)?.refusal === undefined) this.reported.delete(id);
+    for (const [id, { refusal }] of workers) {
+      if (refusal === undefined) continue;
+      if (this.reported.has(id) && this.reported.get(id) === refusal.protocol) continue;
+      this.reported.set(id, refusal.protocol);
+      this.log.warn({ worker: id, worker_protocol: refusal.protocol, leader_protocol: refusal.expected }, refusal.message);
+      this.options.onRefused?.(refusal);
+    }
   }
 
   private parse(key: string, raw: string): WorkerHeartbeat | undefined {

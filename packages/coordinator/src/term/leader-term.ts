@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ClusterSubjects, OrchestratorError, type OrchestratorConfig, type PartitionState, type WorkerHeartbeat } from '@at-orchestrator/contracts';
+import { CLUSTER_PROTOCOL, ClusterSubjects, OrchestratorError, type OrchestratorConfig, type PartitionState, type WorkerHeartbeat } from '@at-orchestrator/contracts';
 import type { ControlRefusals, ControlSealer, ControlVerifier, Logger, NatsLink } from '@at-orchestrator/runtime';
 import { ControlServer } from '../control/control-api.js';
 import { IngestLag } from '../control/ingest-lag.js';
@@ -82,7 +82,10 @@ export class LeaderTerm implements TermView, TermCommands {
     this.leaderEpoch = options.leaderEpoch;
     const { config, log } = options;
     this.store = new AssignmentStore(options.redis, options.keys, config.partitions, options, log);
-    this.membership = new Membership(options.redis, options.keys, log);
+    this.membership = new Membership(options.redis, options.keys, log, {
+      protocol: CLUSTER_PROTOCOL,
+      onRefused: () => options.metrics.workersRefused.inc({ reason: 'protocol' }),
+    });
     this.settings = new OperatorSettings(options.redis, options.keys, config.partitions, log);
     this.runner = new HandoffRunner({
       nc: options.nats.nc,
@@ -277,12 +280,17 @@ export class LeaderTerm implements TermView, TermCommands {
 
   private reconcile(mode: ReconcileMode): Reconciliation {
     const heartbeats = new Map<string, WorkerHeartbeat>();
-    for (const [id, worker] of this.liveWorkers) heartbeats.set(id, worker.heartbeat);
+    const refused = new Set<string>();
+    for (const [id, worker] of this.liveWorkers) {
+      heartbeats.set(id, worker.heartbeat);
+      if (worker.refusal !== undefined) refused.add(id);
+    }
     return reconcile({
       partitions: this.options.config.partitions,
       table: this.store.table,
       live: heartbeats,
       drains: this.settings.drains,
+      refused,
       pins: this.settings.pins,
       inFlight: this.runner.inFlight,
       repair: this.repair,
@@ -308,7 +316,7 @@ export class LeaderTerm implements TermView, TermCommands {
     this.updateGauges();
     this.lastBroadcast = Date.now();
     try {
-      const body = encoder.encode(JSON.stringify(this.store.snapshot()));
+      const body = encoder.encode(JSON.stringify({ ...this.store.snapshot(), protocol: CLUSTER_PROTOCOL }));
       this.options.nats.nc.publish(ClusterSubjects.assignment, body, { headers: this.options.sealer.seal('assignment', ClusterSubjects.assignment, body) });
     } catch (err) {
       this.options.log.debug({ err }, 'assignment broadcast not sent');

@@ -2,7 +2,9 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Redis } from 'ioredis';
 import {
   AssignmentTable,
+  CLUSTER_PROTOCOL,
   ClusterKeys,
+  UNSTATED_CLUSTER_PROTOCOL,
   ClusterSubjects,
   ORCHESTRATOR_VERSION,
   PartitionState,
@@ -29,12 +31,16 @@ const decoder = new TextDecoder();
  * answers the leader's assign / revoke / shutdown commands, follows the assignment broadcasts.
  * Every command and table must carry a valid seal (docs/security.md, "The control plane"), checked
  * before anything in it is read: a leader epoch is public, so only a verified message may raise ours.
- * Commands from a leader older than the newest verified one are refused.
+ * Commands from a leader older than the newest verified one are refused. A leader speaking another
+ * cluster protocol is reported (an error, once per leader term): its messages are still obeyed when
+ * they parse — that leader refuses to assign this worker partitions, and giving partitions up is safe.
  */
 export class WorkerMembership {
   private timer: NodeJS.Timeout | undefined;
   private subs: Subscription[] = [];
   private highestLeaderEpoch = 0;
+  /** Leader epochs whose protocol mismatch was reported. */
+  private readonly mismatchReported = new Set<number>();
   private readonly startedAt = new Date().toISOString();
   private closed = false;
   private readonly verifier: ControlVerifier;
@@ -85,6 +91,7 @@ export class WorkerMembership {
           if (!this.verified('assignment', msg)) return;
           try {
             const table = AssignmentTable.parse(msg.json());
+            this.checkProtocol(table.protocol, table.leader_epoch, table.leader);
             this.highestLeaderEpoch = Math.max(this.highestLeaderEpoch, table.leader_epoch);
             handlers.table(table);
           } catch (e) {
@@ -133,6 +140,7 @@ export class WorkerMembership {
         id: this.o.workerId,
         capacity: this.o.capacity,
         version: ORCHESTRATOR_VERSION,
+        protocol: CLUSTER_PROTOCOL,
         started_at: this.startedAt,
         ...(await this.o.handlers.heartbeat()),
       };
@@ -145,6 +153,19 @@ export class WorkerMembership {
     } catch (err) {
       this.o.log.debug({ err }, 'heartbeat failed');
     }
+  }
+
+  /** Logs an error when a leader speaks another cluster protocol than this worker: once per leader term. */
+  private checkProtocol(protocol: number | undefined, leaderEpoch: number, leader: string | null): void {
+    if ((protocol ?? UNSTATED_CLUSTER_PROTOCOL) === CLUSTER_PROTOCOL || this.mismatchReported.has(leaderEpoch)) return;
+    if (this.mismatchReported.size > 100) this.mismatchReported.clear();
+    this.mismatchReported.add(leaderEpoch);
+    const theirs = protocol === undefined ? `none (a build older than the protocol check: ${UNSTATED_CLUSTER_PROTOCOL})` : String(protocol);
+    this.o.log.error(
+      { leader, leader_epoch: leaderEpoch, leader_protocol: protocol ?? null, worker_protocol: CLUSTER_PROTOCOL },
+      `the coordinator leader speaks cluster protocol ${theirs}, this worker ${CLUSTER_PROTOCOL}: mixed protocols; a leader that checks them assigns ` +
+        'this worker no partition: finish the upgrade so that coordinators and workers speak one protocol (docs/cluster.md, "Rolling upgrades")',
+    );
   }
 
   /** Whether `msg` carries a valid seal for its subject; a refusal is counted and logged once per source. */
@@ -163,6 +184,7 @@ export class WorkerMembership {
       return { ok: false, partitions: [], error: `stale leader epoch ${cmd.leader_epoch} < ${this.highestLeaderEpoch}` };
     }
     this.highestLeaderEpoch = cmd.leader_epoch;
+    this.checkProtocol(cmd.protocol, cmd.leader_epoch, null);
     switch (cmd.type) {
       case 'assign':
         return { ok: true, partitions: await this.o.handlers.assign(cmd.partitions) };
