@@ -449,19 +449,26 @@ describe('console page against a scripted server: what the page alone decides', 
     expect(await fpage.isDisabled('button[data-drain="w2"]')).toBe(true);
     await fpage.fill('#token-input', fake.token);
     await fpage.click('#token-set');
+    // A worker that joins after the token was entered can be drained too; a draining one cannot.
+    const joined = fakeSnapshot({ partitions: 64, workers: ['w1', 'w2', 'w3'], tableVersion: 21 });
+    joined.workers = joined.workers.map((w) => (w.id === 'w1' ? { ...w, drain_requested: true, state: 'draining' } : w));
+    fake.push(joined);
+    await rendered(21);
+    expect(await fpage.isDisabled('button[data-drain="w3"]')).toBe(false);
+    expect(await fpage.isDisabled('button[data-drain="w1"]')).toBe(true);
     await fpage.click('button[data-drain="w2"]');
-    expect(await fpage.textContent('#confirm-text')).toMatch(/Drain worker w2: its 32 partitions move/);
+    expect(await fpage.textContent('#confirm-text')).toMatch(/Drain worker w2: its 21 partitions move/);
     await fpage.click('#confirm-ok');
     await fpage.waitForSelector('[data-action-result="ok"][data-cmd="drain"]');
-    await fpage.click('[data-partition="3"]');
-    await fpage.selectOption('#move-target', 'w1');
+    await fpage.click('[data-partition="4"]');
+    await fpage.selectOption('#move-target', 'w3');
     await fpage.click('#details button[data-action="move"]');
-    expect(await fpage.textContent('#confirm-text')).toMatch(/Move partition 3 from w2 to w1/);
+    expect(await fpage.textContent('#confirm-text')).toMatch(/Move partition 4 from w2 to w3/);
     await fpage.click('#confirm-ok');
     await fpage.waitForSelector('[data-action-result="ok"][data-cmd="move"]');
     expect(fake.actions.slice(-2)).toEqual([
       { body: { cmd: 'drain', worker: 'w2' }, authorization: `Bearer ${fake.token}` },
-      { body: { cmd: 'move', partition: 3, worker: 'w1' }, authorization: `Bearer ${fake.token}` },
+      { body: { cmd: 'move', partition: 4, worker: 'w3' }, authorization: `Bearer ${fake.token}` },
     ]);
     expect(fake.urls.filter((u) => u.includes(fake.token))).toEqual([]);
     expect(fproblems.errors).toEqual([]);

@@ -33,7 +33,7 @@ export interface FakeMove {
   to: string | null;
 }
 
-export type FakeSnapshot = Record<string, unknown> & { partitions: FakePartition[] };
+export type FakeSnapshot = Record<string, unknown> & { partitions: FakePartition[]; workers: Array<Record<string, unknown> & { id: string }> };
 
 const FILES: Record<string, { file: string; type: string }> = {
   '/console': { file: 'console.html', type: 'text/html; charset=utf-8' },

@@ -508,6 +508,7 @@ function render(s) {
   renderCluster(s);
   renderCharts(s);
   renderPlanState();
+  updateActionControls();
   document.body.dataset.tableVersion = s.status ? String(s.status.table_version) : '';
   document.body.dataset.snapshotAt = String(s.at);
   updateBanner();
@@ -733,7 +734,7 @@ function summarise(cmd, data) {
 
 async function act(action) {
   const token = getToken();
-  if (token === '') return;
+  if (token === '' || ui.dialog.open) return;
   if (!(await confirmInPage(describeAction(action)))) return;
   const label = [action.cmd, action.worker, action.partition].filter((x) => x !== undefined).join(' ');
   showResult('pending', `${label}: sent…`, { cmd: action.cmd });
