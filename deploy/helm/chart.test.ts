@@ -401,6 +401,35 @@ describe('settings and secrets', () => {
     expect(loadConfig({ ...dataOf(find(docs, 'ConfigMap')), ...dataOf(find(docs, 'Secret')) }).maxSignalBytes).toBe(1_048_576);
   });
 
+  describe('STREAM_REPLICAS', () => {
+    const replicasOf = (r: Render): string | undefined => dataOf(find(r.docs, 'ConfigMap')).STREAM_REPLICAS;
+    it.each([
+      { name: 'one server in nats.url', args: ['--set', 'nats.url=nats://nats-0.nats:4222'], want: undefined },
+      { name: 'several servers in nats.url', args: ['--set', 'nats.url=nats://nats-0.nats:4222\\,nats://nats-1.nats:4222\\,nats://nats-2.nats:4222'], want: '3' },
+      { name: 'two servers in nats.url (seeds of a larger cluster)', args: ['--set', 'nats.url=nats://nats-0.nats:4222\\,nats://nats-1.nats:4222'], want: '3' },
+      { name: 'several servers, config.STREAM_REPLICAS set', args: ['--set', 'nats.url=nats://a:4222\\,nats://b:4222', '--set', 'config.STREAM_REPLICAS=5'], want: '5' },
+      { name: 'several servers, config.STREAM_REPLICAS=1 on purpose', args: ['--set', 'nats.url=nats://a:4222\\,nats://b:4222', '--set', 'config.STREAM_REPLICAS=1'], want: '1' },
+      { name: 'existingSecret (the chart cannot read the URL)', args: ['--set', 'existingSecret=conn', '--set', 'nats.url=nats://a:4222\\,nats://b:4222'], want: undefined },
+      { name: 'existingSecret and config.STREAM_REPLICAS', args: ['--set', 'existingSecret=conn', '--set', 'config.STREAM_REPLICAS=3'], want: '3' },
+    ])('$name → $want', ({ args, want }) => {
+      const r = template([], args);
+      expect(replicasOf(r)).toBe(want);
+      const config = loadConfig({ ...dataOf(find(r.docs, 'ConfigMap')), NATS_URL: 'nats://n:4222', REDIS_URL: 'redis://r:6379' });
+      expect(config.nats.streamReplicas).toBe(Number(want ?? '1'));
+    });
+
+    it('the ml value set (two servers in nats.url) renders 3; production (existingSecret) leaves it to the code', () => {
+      expect(replicasOf(rendered('ml'))).toBe('3');
+      expect(replicasOf(rendered('production'))).toBeUndefined();
+    });
+
+    it.each(['0', '6', 'three'])('config.STREAM_REPLICAS=%s is refused by the schema', (value) => {
+      const result = helm(['template', RELEASE, chart, '--set-string', `config.STREAM_REPLICAS=${value}`]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('config.STREAM_REPLICAS');
+    });
+  });
+
   it("the chart assumes the code's defaults where it needs a setting", () => {
     const defaults = loadConfig({});
     const { docs } = rendered('code defaults');

@@ -171,6 +171,7 @@ export const EnvSchema = z.object({
   MAX_AGENT_LABELS: int(1, 10_000),
   MAX_DELIVER: int(1, 1_000_000),
   STREAM_MAX_BYTES: int(-1, Number.MAX_SAFE_INTEGER),
+  STREAM_REPLICAS: int(1, 5),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -242,6 +243,8 @@ export const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   MAX_DELIVER: '20',
   // Per stream (three streams): JetStream reserves it against the server's max_file_store at creation.
   STREAM_MAX_BYTES: String(1024 * 1024 * 1024),
+  // Replicas of each stream the workers create (and of the durable consumer, which follows its stream).
+  STREAM_REPLICAS: '1',
 };
 
 /** How a process reaches NATS and Redis beyond their URLs: credentials and TLS files (docs/security.md). */

@@ -41,9 +41,20 @@ describe('loadConfig', () => {
     [{ ORCHESTRATOR_TYPE: 'workflow', ENABLE_WORKFLOW_ENGINE: 'false' }, 'ENABLE_WORKFLOW_ENGINE=false is not valid with ORCHESTRATOR_TYPE=workflow'],
     [{ HEARTBEAT_INTERVAL_MS: '5000' }, 'WORKER_LEASE_MS=5000 is not valid: expected more than HEARTBEAT_INTERVAL_MS (5000)'],
     [{ PROFILE: 'turbo' }, 'PROFILE="turbo" is not valid: expected one of simple, workflow, high-frequency'],
+    [{ STREAM_REPLICAS: '0' }, 'STREAM_REPLICAS="0" is not valid: expected an integer from 1 to 5'],
+    [{ STREAM_REPLICAS: '6' }, 'STREAM_REPLICAS="6" is not valid: expected an integer from 1 to 5'],
+    [{ STREAM_REPLICAS: 'three' }, 'STREAM_REPLICAS="three" is not valid: expected an integer from 1 to 5'],
   ])('%o → a ConfigError naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it.each([
+    [{}, 1],
+    [{ STREAM_REPLICAS: '3' }, 3],
+    [{ STREAM_REPLICAS: ' 5 ' }, 5],
+  ])('STREAM_REPLICAS %o → %i replicas', (env, replicas) => {
+    expect(loadConfig(env).nats.streamReplicas).toBe(replicas);
   });
 
   it('never echoes a URL, which may carry credentials', () => {

@@ -37,6 +37,8 @@ export interface OrchestratorConfig {
     readonly maxDeliver: number;
     /** Size limit of each stream this project creates, in bytes; -1 = unlimited. */
     readonly streamMaxBytes: number;
+    /** Replicas of each stream this project creates (1 to 5; the durable consumer follows its stream). */
+    readonly streamReplicas: number;
     readonly stream: string;
     readonly durable: string;
     readonly decisionStream: string;
@@ -172,6 +174,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       auth: natsAuth,
       maxDeliver: v.MAX_DELIVER,
       streamMaxBytes: v.STREAM_MAX_BYTES,
+      streamReplicas: v.STREAM_REPLICAS,
     }),
     redis: Object.freeze({
       url: v.REDIS_URL,

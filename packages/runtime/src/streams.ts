@@ -29,9 +29,10 @@ function isNotFound(err: unknown): boolean {
 
 /**
  * Creates a stream when it is absent; when present, checks that it covers the subject we need and
- * leaves its configuration alone (an operator's stream is never clobbered).
+ * leaves its configuration alone (an operator's stream is never clobbered). Resolves with the
+ * stream's replicas.
  */
-async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig> & { name: string; subjects: string[] }, log: Logger): Promise<void> {
+async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig> & { name: string; subjects: string[] }, log: Logger): Promise<number> {
   try {
     const info = await jsm.streams.info(wanted.name);
     const covers = wanted.subjects.every((s) => info.config.subjects?.some((have) => subjectCovers(have, s)));
@@ -44,12 +45,27 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
     if (wanted.max_bytes !== undefined && wanted.max_bytes > 0 && !(info.config.max_bytes > 0)) {
       log.warn({ stream: wanted.name }, 'stream present without a size limit (max_bytes); STREAM_MAX_BYTES applies only to streams the orchestrator creates');
     }
+    const replicas = info.config.num_replicas || 1;
+    if (wanted.num_replicas !== undefined && replicas !== wanted.num_replicas) {
+      log.warn(
+        { stream: wanted.name, replicas, stream_replicas: wanted.num_replicas },
+        `stream present with ${replicas} replica(s), STREAM_REPLICAS=${wanted.num_replicas}; STREAM_REPLICAS applies only to streams the orchestrator creates (change an existing stream's replicas with the nats CLI: nats stream edit ${wanted.name} --replicas ${wanted.num_replicas})`,
+      );
+    }
     log.debug({ stream: wanted.name }, 'stream present');
+    return replicas;
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
       await jsm.streams.add({ storage: StorageType.File, retention: RetentionPolicy.Limits, ...wanted });
     } catch (addErr) {
+      const replicas = wanted.num_replicas ?? 1;
+      if (addErr instanceof JetStreamApiError && replicas > 1 && /replicas|non-clustered|no suitable peers|insufficient resources/i.test(addErr.message)) {
+        throw new OrchestratorError(
+          'CONFIG_INVALID',
+          `JetStream cannot create stream ${wanted.name} with STREAM_REPLICAS=${replicas} (${addErr.message}); it needs a NATS cluster of at least ${replicas} JetStream servers with room for the stream: lower STREAM_REPLICAS or add servers`,
+        );
+      }
       if (addErr instanceof JetStreamApiError && wanted.max_bytes !== undefined && /insufficient (storage )?resources/i.test(addErr.message)) {
         throw new OrchestratorError(
           'CONFIG_INVALID',
@@ -58,7 +74,8 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
       }
       throw addErr;
     }
-    log.info({ stream: wanted.name, subjects: wanted.subjects, max_bytes: wanted.max_bytes }, 'stream created');
+    log.info({ stream: wanted.name, subjects: wanted.subjects, max_bytes: wanted.max_bytes, replicas: wanted.num_replicas ?? 1 }, 'stream created');
+    return wanted.num_replicas ?? 1;
   }
 }
 
@@ -88,8 +105,12 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
   const jsm = await jetstreamManager(nc);
   // A full stream refuses new messages (discard new) rather than dropping old ones: the publisher
   // gets an error and retries (agents, decision emit, DLQ publish), nothing stored is lost silently.
-  const size: Partial<StreamConfig> = config.nats.streamMaxBytes > 0 ? { max_bytes: config.nats.streamMaxBytes, discard: DiscardPolicy.New } : {};
-  await ensureStream(jsm, { name: config.nats.stream, subjects: [SIGNAL_SUBJECTS], max_age: nanos(24 * 3600 * 1000), ...size }, log);
+  const limits: Partial<StreamConfig> = {
+    ...(config.nats.streamMaxBytes > 0 ? { max_bytes: config.nats.streamMaxBytes, discard: DiscardPolicy.New } : {}),
+    // STREAM_REPLICAS: an existing stream's replicas are checked (a warning), never changed.
+    num_replicas: config.nats.streamReplicas,
+  };
+  const signalReplicas = await ensureStream(jsm, { name: config.nats.stream, subjects: [SIGNAL_SUBJECTS], max_age: nanos(24 * 3600 * 1000), ...limits }, log);
   await ensureStream(
     jsm,
     {
@@ -97,11 +118,11 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
       subjects: [ORCHESTRATED_SUBJECTS],
       duplicate_window: nanos(config.nats.decisionDedupWindowMs),
       max_age: nanos(7 * 24 * 3600 * 1000),
-      ...size,
+      ...limits,
     },
     log,
   );
-  await ensureStream(jsm, { name: config.nats.dlqStream, subjects: [DLQ_SUBJECT], max_age: nanos(7 * 24 * 3600 * 1000), ...size }, log);
+  await ensureStream(jsm, { name: config.nats.dlqStream, subjects: [DLQ_SUBJECT], max_age: nanos(7 * 24 * 3600 * 1000), ...limits }, log);
 
   const ackWait = nanos(config.nats.ackWaitMs);
   const maxAckPending = Math.max(config.nats.maxInFlight * 4, 20_000);
@@ -111,6 +132,13 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
       throw new OrchestratorError(
         'CONFIG_INVALID',
         `NATS_DURABLE=${config.nats.durable} names a push consumer on ${config.nats.stream}; the orchestrator needs a pull consumer (delete it or choose another name)`,
+      );
+    }
+    const consumerReplicas = info.config.num_replicas || signalReplicas;
+    if (consumerReplicas !== signalReplicas) {
+      log.warn(
+        { stream: config.nats.stream, durable: config.nats.durable, replicas: consumerReplicas, stream_replicas: signalReplicas },
+        `consumer present with ${consumerReplicas} replica(s), its stream ${signalReplicas}; left as it is (a consumer created by the orchestrator follows its stream)`,
       );
     }
     // The durable is ours: keep its redelivery timing in line with ACK_WAIT_SEC (every worker agrees).
@@ -131,6 +159,8 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
       max_deliver: config.nats.maxDeliver,
       filter_subject: SIGNAL_SUBJECTS,
       max_waiting: 512,
+      // 0 = the stream's replicas: the shared durable is as replicated as the signals it reads.
+      num_replicas: 0,
     });
     log.info({ stream: config.nats.stream, durable: config.nats.durable }, 'consumer created');
   }

@@ -97,6 +97,14 @@ toString prints in exponent form from 1e+06 up ("1e+06"): whole numbers are prin
 {{- end }}
 {{- end }}
 
+{{/*
+How many servers the chart's NATS URL lists (nats.url, comma separated); 0 with existingSecret, whose
+URL the chart cannot read.
+*/}}
+{{- define "at-orchestrator.natsServers" -}}
+{{- if or .Values.existingSecret (not .Values.nats.url) }}0{{ else }}{{ len (splitList "," .Values.nats.url) }}{{ end }}
+{{- end }}
+
 {{- define "at-orchestrator.httpPort" -}}
 {{- include "at-orchestrator.setting" (dict "root" . "name" "HTTP_PORT") | int }}
 {{- end }}
