@@ -138,6 +138,8 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
         await intake?.settled();
         decisions.takePartitions(ps);
         await decisions.settled();
+        // The next owner must find them published, not pending (it would publish them again).
+        await emitter.flushMarks();
       },
       flush: (ps, epochs) => sync.flush(ps, epochs),
       redisAvailable,

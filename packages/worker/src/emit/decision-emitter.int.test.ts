@@ -69,9 +69,10 @@ function setup(lockClient?: Redis) {
 }
 
 describe('DecisionEmitter and the correlation lock', () => {
-  it('without REDLOCK_URLS: no lock at all, one claim script and one mark per batch', async () => {
+  it('without REDLOCK_URLS: no lock at all, one claim script and one mark script for the batch', async () => {
     const { emitter, published, events } = setup();
     await emitter.emit([job('warm-up')]); // loads the scripts (EVALSHA, not EVAL, from here on)
+    await emitter.idle();
     published.length = 0;
     events.length = 0;
     const monitor = await observer.duplicate().monitor();
@@ -79,8 +80,9 @@ describe('DecisionEmitter and the correlation lock', () => {
     monitor.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
 
     await emitter.emit([job('c1'), job('c2')]);
+    await emitter.idle();
     // The MONITOR stream lags the commands: wait for the mark, the last one.
-    await vi.waitFor(() => expect(commands.some((c) => c.includes('published'))).toBe(true));
+    await vi.waitFor(() => expect(commands.filter((c) => /^evalsha /i.test(c))).toHaveLength(2));
     monitor.disconnect();
 
     // (The fake JetStream's observer reads the lock key; nothing else touches it.)
@@ -115,6 +117,27 @@ describe('DecisionEmitter and the correlation lock', () => {
     expect(published[0]!.lockHolder).toBe('someone-else');
     expect((await metrics.lockFailures.get()).values[0]?.value).toBe(1);
     expect(await redis.get(keys.lock('c4'))).toBe('someone-else');
+    await emitter.idle();
     expect(await redis.get(keys.done('c4'))).toBe('published|momentum,risk');
+  });
+
+  it('marks the decisions of several batches in one script call, a few ms after their publish; idle() writes them at once', async () => {
+    const { emitter } = setup();
+    await emitter.emit([job('warm')]);
+    await emitter.idle();
+    const monitor = await observer.duplicate().monitor();
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push(args.join(' ')));
+    await emitter.emit([job('m1')]);
+    await emitter.emit([job('m2'), job('m3')]);
+    // Published, not yet marked: the marks wait for more.
+    expect(await redis.get(keys.done('m1'))).toMatch(/^pending\|/);
+    await emitter.idle();
+    expect(await redis.mget(keys.done('m1'), keys.done('m2'), keys.done('m3'))).toEqual(['published|momentum,risk', 'published|momentum,risk', 'published|momentum,risk']);
+    await vi.waitFor(() => expect(commands.filter((c) => c.includes('published')).length).toBeGreaterThan(0));
+    monitor.disconnect();
+    const marks = commands.filter((c) => /^evalsha /i.test(c) && c.includes(keys.done('m1')) && !c.includes('pending|'));
+    expect(marks).toHaveLength(1);
+    expect(marks[0]).toContain(keys.done('m3'));
   });
 });

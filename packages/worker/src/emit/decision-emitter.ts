@@ -23,6 +23,24 @@ export interface EmitterDeps {
   maxRetryDelayMs?: number;
   /** Done-markers kept while Redis is down at most; when full, deciding stops (see `blocked`). */
   maxUnsyncedDone?: number;
+  /** How long published decisions wait to be marked together (default MARK_DELAY_MS; 0 = at once). */
+  markDelayMs?: number;
+}
+
+/**
+ * Published decisions are marked in Redis together, at most this long after their publish: one
+ * script call for all the decisions of a few milliseconds instead of one per batch. The mark is off
+ * the decision's path (the decision is on JetStream already); until it lands, a new owner would
+ * find the done-marker `pending` and publish again, which the Nats-Msg-Id window drops — so a
+ * partition leaving this worker, and the worker's shutdown, flush the marks first.
+ */
+export const MARK_DELAY_MS = 5;
+const MAX_MARK_BATCH = 512;
+
+interface MarkItem {
+  corrId: string;
+  partition: number;
+  agents: string[];
 }
 
 /**
@@ -49,7 +67,7 @@ const STUCK_LOG_MS = 30_000;
  */
 export class DecisionEmitter {
   private readonly retry: DecisionJob[] = [];
-  private readonly unsyncedDone = new Map<string, { corrId: string; partition: number; agents: string[] }>();
+  private readonly unsyncedDone = new Map<string, MarkItem>();
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly baseRetryDelay: number;
   private retryDelay: number;
@@ -58,6 +76,9 @@ export class DecisionEmitter {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private marks: MarkItem[] = [];
+  private markTimer: NodeJS.Timeout | undefined;
+  private marking: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: EmitterDeps) {
     this.baseRetryDelay = deps.retryDelayMs ?? 500;
@@ -120,16 +141,30 @@ export class DecisionEmitter {
     }
   }
 
-  /** Resolves when nothing is in flight or waiting for retry (or when closed). */
-  idle(): Promise<void> {
-    if (this.pending === 0 || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Resolves when nothing is in flight or waiting for retry (or when closed), and the marks are written. */
+  async idle(): Promise<void> {
+    if (this.pending !== 0 && !this.closed) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.flushMarks();
+  }
+
+  /** Writes the marks of every decision published so far (a partition leaving, shutdown). */
+  flushMarks(): Promise<void> {
+    if (this.markTimer !== undefined) clearTimeout(this.markTimer);
+    this.markTimer = undefined;
+    const items = this.marks;
+    if (items.length > 0) {
+      this.marks = [];
+      this.marking = this.marking.then(() => this.writeMarks(items));
+    }
+    return this.marking;
   }
 
   /** Stops retrying; what is still unpublished stays un-acked and open in Redis for the next owner. */
   close(): void {
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    // Marks still waiting go out now (a failed one is the Nats-Msg-Id window's to absorb).
+    void this.flushMarks();
     this.notifyIdle();
   }
 
@@ -252,29 +287,43 @@ export class DecisionEmitter {
   }
 
   private async markPublished(jobs: DecisionJob[]): Promise<void> {
-    const { metrics, store } = this.deps;
-    const items = jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, agents: j.decision.agents_present }));
+    const { metrics } = this.deps;
     const now = Date.now();
     for (const job of jobs) {
       metrics.decisionsMade.inc({ type: job.type });
       if (job.atDeadline) metrics.correlationTimeouts.inc();
       metrics.decisionLatency.observe((now - job.corr.firstSeenMs) / 1000);
     }
+    const items = jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, agents: j.decision.agents_present }));
     if (this.deps.redisAvailable()) {
-      metrics.stateOperations.inc({ operation: 'mark_published' }, items.length);
-      try {
-        await store.markPublished(items);
-      } catch (err) {
-        metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
-        this.deps.log.warn({ err }, 'mark published failed; will write after recovery');
-        for (const it of items) this.unsyncedDone.set(it.corrId, it);
-      }
+      for (const it of items) this.marks.push(it);
+      const delay = this.deps.markDelayMs ?? MARK_DELAY_MS;
+      if (this.marks.length >= MAX_MARK_BATCH || delay <= 0) await this.flushMarks();
+      else this.markTimer ??= setTimeout(() => void this.flushMarks(), delay);
     } else {
       metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
       for (const it of items) this.unsyncedDone.set(it.corrId, it);
     }
     // Only now are held source messages safe to ack: the decision is on JetStream.
     for (const job of jobs) this.closeJob(job, 'published');
+  }
+
+  /** One script call for the marks; what fails is kept for the next recovery, never dropped. */
+  private async writeMarks(items: MarkItem[]): Promise<void> {
+    const { metrics, store } = this.deps;
+    if (!this.deps.redisAvailable()) {
+      metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
+      for (const it of items) this.unsyncedDone.set(it.corrId, it);
+      return;
+    }
+    metrics.stateOperations.inc({ operation: 'mark_published' }, items.length);
+    try {
+      await store.markPublished(items);
+    } catch (err) {
+      metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
+      this.deps.log.warn({ err }, 'mark published failed; will write after recovery');
+      for (const it of items) this.unsyncedDone.set(it.corrId, it);
+    }
   }
 
   private closeJob(job: DecisionJob, outcome: 'published' | 'already_published'): void {

@@ -103,6 +103,7 @@ describe('duplicate PubAck', () => {
     const { emitter, metrics, closed } = setup();
 
     await emitter.emit([job('dup-1', ['ops']), job('fresh-1', ['ops'])]);
+    await emitter.idle(); // the marks are written together, a few ms after the publish
 
     expect(closed).toEqual([
       { corrId: 'dup-1', outcome: 'published' },
