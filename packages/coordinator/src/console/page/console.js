@@ -51,6 +51,7 @@ const ui = {
   phases: $('phases'),
   backlog: $('backlog'),
   dlq: $('dlq'),
+  historySpan: $('history-span'),
   result: $('action-result'),
   dialog: /** @type {HTMLDialogElement} */ ($('confirm')),
   dialogText: $('confirm-text'),
@@ -468,18 +469,19 @@ function drawChart(id, history, pick, format = fmtNum) {
   }
   const t0 = history[0].at;
   const span = Math.max(1, history[history.length - 1].at - t0);
-  const max = Math.max(...pts.map((p) => p[1]), 1e-9);
-  const top = max * 1.1;
+  const max = Math.max(...pts.map((p) => p[1]));
+  const top = max > 0 ? max * 1.1 : 1;
   const xy = pts.map(([t, v]) => `${(((t - t0) / span) * W).toFixed(1)},${(H - (v / top) * (H - 2)).toFixed(1)}`);
   c.line.setAttribute('points', xy.join(' '));
   const x0 = (((pts[0][0] - t0) / span) * W).toFixed(1);
   const x1 = (((pts[pts.length - 1][0] - t0) / span) * W).toFixed(1);
   c.area.setAttribute('points', `${x0},${H} ${xy.join(' ')} ${x1},${H}`);
-  const over = span < 90_000 ? `${Math.round(span / 1000)} s` : `${Math.round(span / 6000) / 10} min`;
-  setText(c.now, `${last === null || last === undefined ? '–' : format(last)} · max ${format(max)} · last ${over}`);
+  setText(c.now, `${last === null || last === undefined ? '–' : format(last)} · max ${format(max)}`);
 }
 function renderCharts(s) {
   const h = s.history;
+  const span = h.length > 1 ? h[h.length - 1].at - h[0].at : 0;
+  setText(ui.historySpan, span === 0 ? '' : `last ${span < 90_000 ? `${Math.round(span / 1000)} s` : `${Math.round(span / 6000) / 10} min`}`);
   drawChart('chart-decisions', h, (p) => p.decisions_per_s);
   drawChart('chart-p99', h, (p) => p.p99_ms, fmtMs);
   drawChart('chart-backlog', h, (p) => p.backlog);
