@@ -738,7 +738,8 @@ async function act(action) {
   const token = getToken();
   if (token === '' || ui.dialog.open) return;
   if (!(await confirmInPage(describeAction(action)))) return;
-  const label = [action.cmd, action.worker, action.partition].filter((x) => x !== undefined).join(' ');
+  // As the CLI spells it: move <partition> <worker>, drain <worker>.
+  const label = [action.cmd, action.partition, action.worker].filter((x) => x !== undefined).join(' ');
   showResult('pending', `${label}: sent…`, { cmd: action.cmd });
   let res;
   try {
