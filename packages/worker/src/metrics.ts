@@ -32,6 +32,9 @@ export class WorkerMetrics {
   readonly decisionsUnpublished: Gauge;
   readonly intakePaused: Counter<'bound'>;
   private readonly agentLabels: AgentLabels;
+  private readonly signalChildren = new Map<string, Counter.Internal>();
+  private readonly stateChildren = new Map<string, Counter.Internal>();
+  private readonly decisionChildren = new Map<string, Counter.Internal>();
 
   constructor(registry: Registry, openPerPartition?: () => Map<number, number>, labels: AgentLabelBound = { known: [], maxOthers: 64 }) {
     const r = [registry];
@@ -136,9 +139,40 @@ export class WorkerMetrics {
 
   /** Counts a signal taken in; its agent label is one of a bounded set (the rest: "other"). */
   countSignal(agent: string): void {
-    this.signalsReceived.inc({ agent: this.agentLabels.of(agent) });
+    let child = this.signalChildren.get(agent);
+    if (child === undefined) {
+      child = this.signalsReceived.labels({ agent: this.agentLabels.of(agent) });
+      // Bounded like the labels: at most the known agents, maxOthers more, and "other".
+      if (this.signalChildren.size < 1_024) this.signalChildren.set(agent, child);
+    }
+    child.inc();
+  }
+
+  /**
+   * Counts Redis state operations attempted. The hot path's counters are looked up once: prom-client
+   * otherwise sorts and joins the label set on every increment (a few allocations per signal).
+   */
+  countStateOps(operation: StateOperation, n: number): void {
+    let child = this.stateChildren.get(operation);
+    if (child === undefined) {
+      child = this.stateOperations.labels({ operation });
+      this.stateChildren.set(operation, child);
+    }
+    child.inc(n);
+  }
+
+  /** Counts a published decision by type. */
+  countDecision(type: string): void {
+    let child = this.decisionChildren.get(type);
+    if (child === undefined) {
+      child = this.decisionsMade.labels({ type });
+      this.decisionChildren.set(type, child);
+    }
+    child.inc();
   }
 }
+
+export type StateOperation = 'store' | 'claim' | 'mark_published' | 'record_late' | 'load' | (string & {});
 
 export interface AgentLabelBound {
   /** Agents always labelled by name: required, allowed and configured ones. */

@@ -131,7 +131,7 @@ export class DecisionEmitter {
     if (this.unsyncedDone.size === 0) return;
     const items = [...this.unsyncedDone.values()];
     try {
-      this.deps.metrics.stateOperations.inc({ operation: 'mark_published' }, items.length);
+      this.deps.metrics.countStateOps('mark_published', items.length);
       await this.deps.store.markPublished(items);
       for (const it of items) this.unsyncedDone.delete(it.corrId);
       this.deps.log.info({ count: items.length }, 'done-markers written after redis recovery');
@@ -179,7 +179,7 @@ export class DecisionEmitter {
       metrics.stateFailures.inc({ operation: 'claim' }, jobs.length);
       return jobs;
     }
-    metrics.stateOperations.inc({ operation: 'claim' }, jobs.length);
+    metrics.countStateOps('claim', jobs.length);
     let verdicts;
     try {
       verdicts = await store.claim(
@@ -290,7 +290,7 @@ export class DecisionEmitter {
     const { metrics } = this.deps;
     const now = Date.now();
     for (const job of jobs) {
-      metrics.decisionsMade.inc({ type: job.type });
+      metrics.countDecision(job.type);
       if (job.atDeadline) metrics.correlationTimeouts.inc();
       metrics.decisionLatency.observe((now - job.corr.firstSeenMs) / 1000);
     }
@@ -316,7 +316,7 @@ export class DecisionEmitter {
       for (const it of items) this.unsyncedDone.set(it.corrId, it);
       return;
     }
-    metrics.stateOperations.inc({ operation: 'mark_published' }, items.length);
+    metrics.countStateOps('mark_published', items.length);
     try {
       await store.markPublished(items);
     } catch (err) {

@@ -56,7 +56,7 @@ function setup(owned: Map<number, number>) {
     redisAvailable: () => flags.redis,
     ownedEpoch: (p) => owned.get(p),
     decisionTimeoutMs: 1_000,
-    metrics: { stateOperations: counter, stateFailures: counter } as unknown as WorkerMetrics,
+    metrics: { countStateOps: vi.fn(), stateFailures: counter } as unknown as WorkerMetrics,
     log: memoryLogger('silent').log,
   });
   /** An open correlation holding a risk signal only in memory, its source un-acked. */

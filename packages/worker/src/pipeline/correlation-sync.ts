@@ -160,7 +160,7 @@ export class CorrelationSync {
       owners.push({ corr, from, to: items.length, epoch });
     }
     if (items.length === 0) return { signals: 0, correlations: 0 };
-    metrics.stateOperations.inc({ operation: 'store' }, items.length);
+    metrics.countStateOps('store', items.length);
     const verdicts = await this.o.store.storeSignals(items);
     for (const { corr, from, to, epoch } of owners) {
       const mine = verdicts.slice(from, to);

@@ -155,7 +155,7 @@ export class Intake {
         deadlineMs: p.corr.deadlineMs,
         epoch: epochs.ownedEpoch(p.corr.partition) ?? -1,
       }));
-      metrics.stateOperations.inc({ operation: 'store' }, items.length);
+      metrics.countStateOps('store', items.length);
       try {
         const verdicts = await this.o.store.storeSignals(items);
         verdicts.forEach((v, i) => {
@@ -199,7 +199,7 @@ export class Intake {
   private recordLate(late: Late[]): void {
     if (!this.o.redisAvailable()) return;
     const { metrics } = this.o;
-    metrics.stateOperations.inc({ operation: 'record_late' }, late.length);
+    metrics.countStateOps('record_late', late.length);
     this.o.store.recordLate(late).catch((err: unknown) => {
       metrics.stateFailures.inc({ operation: 'record_late' }, late.length);
       this.o.log.debug({ err }, 'recording late signals failed');
