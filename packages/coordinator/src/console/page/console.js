@@ -21,7 +21,7 @@ const ui = {
   movingPill: $('moving-pill'),
   pausedPill: $('paused-pill'),
   frozenPill: $('frozen-pill'),
-  servedPill: $('served-pill'),
+  servedBy: $('served-by'),
   tokenForm: /** @type {HTMLFormElement} */ ($('token-form')),
   tokenInput: /** @type {HTMLInputElement} */ ($('token-input')),
   tokenState: $('token-state'),
@@ -398,9 +398,10 @@ function renderCluster(s) {
   setText(ui.leaderPill, s.leader ? `leader ${s.leader.id} · epoch ${s.leader.epoch}` : 'no leader');
   ui.leaderPill.classList.toggle('alarm', !s.leader);
   setText(ui.tablePill, st ? `table v${st.table_version}` : 'table v–');
-  setText(ui.servedPill, `served by ${s.served_by}`);
+  setText(ui.servedBy, s.served_by);
   ui.pausedPill.classList.toggle('hidden', !st?.paused);
-  ui.frozenPill.classList.toggle('hidden', !st?.frozen);
+  // Paused is itself a reason to freeze: the frozen pill is for the other reasons.
+  ui.frozenPill.classList.toggle('hidden', !st?.frozen || st.paused);
   if (st?.frozen) ui.frozenPill.title = st.frozen;
   setText(ui.frozenPill, st?.frozen ? `frozen: ${st.frozen}` : 'frozen');
   document.body.dataset.paused = st ? String(st.paused) : '';
