@@ -14,13 +14,25 @@ export const CLI_MAIN = new URL('../../packages/cli/dist/main.js', import.meta.u
 export const TEST_CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 export const TEST_OPERATOR_TOKEN = 'test-operator-token-0123456789';
 
+/** What a Stack runs on when the test file runs the servers itself (a NATS cluster, Redis behind Sentinel). */
+export interface ExternalServers {
+  /** Client URLs of a NATS cluster; absent: the stack starts its own nats-server. */
+  readonly natsUrls?: readonly string[];
+  /** The Redis variables of every process (REDIS_URL, or REDIS_SENTINELS…); absent: its own redis-server. */
+  readonly redisEnv?: Env;
+  /** More variables of every process, the stream bootstrap's included (e.g. STREAM_REPLICAS). */
+  readonly env?: Env;
+}
+
 /** Private nats-server and redis-server for one test file. */
 export class Stack {
   private constructor(
-    readonly nats: NatsServer,
-    readonly redis: RedisServer,
+    private readonly ownNats: NatsServer | undefined,
+    private readonly ownRedis: RedisServer | undefined,
     readonly nc: NatsConnection,
     readonly js: JetStreamClient,
+    private readonly natsUrl: string,
+    private readonly baseEnv: Env,
   ) {}
 
   static async start(): Promise<Stack> {
@@ -29,14 +41,41 @@ export class Stack {
     const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     // The streams exist before any worker starts, as in a deployment where agents publish first.
     await ensureJetStreamTopology(nc, loadConfig({ NATS_URL: nats.url, REDIS_URL: redis.url }), memoryLogger().log);
-    return new Stack(nats, redis, nc, jetstream(nc));
+    return new Stack(nats, redis, nc, jetstream(nc), nats.url, { REDIS_URL: redis.url });
+  }
+
+  /**
+   * A stack on servers the test file runs itself: the test's own connection lists every server of
+   * the NATS cluster (it survives the loss of any one), and every process gets `redisEnv` and `env`.
+   */
+  static async on(servers: ExternalServers): Promise<Stack> {
+    const nats = servers.natsUrls === undefined ? await NatsServer.start({ websocket: true }) : undefined;
+    const redis = servers.redisEnv === undefined ? await RedisServer.start() : undefined;
+    const urls = servers.natsUrls ?? [nats!.url];
+    const nc = await connect({ servers: [...urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const baseEnv = { ...(servers.redisEnv ?? { REDIS_URL: redis!.url }), ...servers.env };
+    const stack = new Stack(nats, redis, nc, jetstream(nc), urls.join(','), baseEnv);
+    await ensureJetStreamTopology(nc, loadConfig({ NATS_URL: stack.natsUrl, ...baseEnv }), memoryLogger().log);
+    return stack;
+  }
+
+  /** The stack's own nats-server (Stack.on with natsUrls has none). */
+  get nats(): NatsServer {
+    if (this.ownNats === undefined) throw new Error('this stack runs on a NATS cluster of the test file, not a nats-server of its own');
+    return this.ownNats;
+  }
+
+  /** The stack's own redis-server (Stack.on with redisEnv has none). */
+  get redis(): RedisServer {
+    if (this.ownRedis === undefined) throw new Error('this stack runs on Redis servers of the test file, not a redis-server of its own');
+    return this.ownRedis;
   }
 
   /** The environment a worker of this stack runs with (overrides win). */
   env(overrides: Env = {}): Env {
     return {
-      NATS_URL: this.nats.url,
-      REDIS_URL: this.redis.url,
+      NATS_URL: this.natsUrl,
+      ...this.baseEnv,
       HTTP_PORT: '0',
       LOG_LEVEL: 'warn',
       WORKER_ID: `w-${randomUUID().slice(0, 8)}`,
@@ -55,8 +94,8 @@ export class Stack {
   async stop(): Promise<void> {
     killStrayChildren();
     await this.nc.close().catch(() => undefined);
-    await this.nats.dispose();
-    await this.redis.dispose();
+    await this.ownNats?.dispose();
+    await this.ownRedis?.dispose();
   }
 }
 

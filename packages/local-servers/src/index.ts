@@ -1,3 +1,4 @@
 export { findServerBinary, serverVersion, type ServerBinary } from './binaries.js';
 export { freePort, LocalServer, NatsServer, RedisServer, type NatsServerOptions, type RedisServerOptions, type ServerOptions } from './servers.js';
 export { makeTestPki, natsTlsBlock, type TestPki } from './pki.js';
+export { NatsCluster, NatsClusterNode, type ClientConnection, type NatsClusterOptions } from './nats-cluster.js';
