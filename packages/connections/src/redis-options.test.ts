@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisConnectionSettings, type RedisAccess } from './redis-options.js';
+import { redisConnectionSettings, redisSentinelSettings, type RedisAccess } from './redis-options.js';
 
 const CERT = `-----BEGIN CERTIFICATE-----
 MIIBfDCCASGgAwIBAgIUDAKOc1j7J7NYU+Dwmyh8jmF+6e8wCgYIKoZIzj0EAwIw
@@ -62,5 +62,37 @@ describe('redis connection settings', () => {
     expect(() => redisConnectionSettings('rediss://h:6380', { ...none, tls: { ...none.tls, certFile: file('ok.pem', CERT), keyFile: bad } })).toThrow(
       /^REDIS_TLS_KEY_FILE=".*bad.key" is not valid: expected a PEM private key/,
     );
+  });
+});
+
+describe('redis sentinel settings', () => {
+  const sentinel = { sentinels: [{ host: 's0', port: 26379 }, { host: 's1', port: 26380 }], masterName: 'orch', password: undefined };
+
+  it.each([
+    { name: 'no credentials', access: undefined, sentinelPassword: undefined, want: {} },
+    { name: 'the data nodes\' ACL user and password', access: { ...none, username: 'orch', password: 'pw' }, sentinelPassword: undefined, want: { username: 'orch', password: 'pw' } },
+    { name: 'the Sentinels\' own password', access: none, sentinelPassword: 'spw', want: { sentinelPassword: 'spw' } },
+    { name: 'both', access: { ...none, password: 'pw' }, sentinelPassword: 'spw', want: { password: 'pw', sentinelPassword: 'spw' } },
+  ])('$name', ({ access, sentinelPassword, want }) => {
+    expect(redisSentinelSettings({ ...sentinel, password: sentinelPassword }, access)).toEqual({
+      sentinels: [
+        { host: 's0', port: 26379 },
+        { host: 's1', port: 26380 },
+      ],
+      name: 'orch',
+      role: 'master',
+      ...want,
+    });
+  });
+
+  it('TLS files mean TLS to the data nodes (read again at every connect); none, no TLS', () => {
+    const caFile = file('sentinel-ca.pem', CERT);
+    const s = redisSentinelSettings(sentinel, { ...none, tls: { ...none.tls, caFile } });
+    expect(String(Object.assign({}, s.tls).ca)).toBe(CERT);
+    expect(redisSentinelSettings(sentinel, none).tls).toBeUndefined();
+  });
+
+  it('a missing TLS file is a ConfigError naming the variable', () => {
+    expect(() => redisSentinelSettings(sentinel, { ...none, tls: { ...none.tls, caFile: join(dir, 'absent.pem') } })).toThrow(/^REDIS_TLS_CA_FILE=".*absent.pem" cannot be read/);
   });
 });

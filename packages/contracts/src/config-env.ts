@@ -29,6 +29,7 @@ export const SECRET_VARS = new Set([
   'NATS_PASSWORD',
   'NATS_CREDS',
   'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
   'CLUSTER_SECRET',
   'CLUSTER_SECRET_PREVIOUS',
   'OPERATOR_TOKEN',
@@ -91,6 +92,31 @@ const agentList = z
       : [...new Set(v.split(',').map((a) => a.trim()))],
   );
 
+/** host:port, the host a name, an IPv4 address or an [IPv6] address. */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):(\d{1,5})$/;
+
+/** Comma-separated host:port (Sentinels), or empty. */
+const hostPortList = z
+  .string()
+  .trim()
+  .refine(
+    (v) =>
+      v === '' ||
+      v.split(',').every((part) => {
+        const m = HOST_PORT.exec(part.trim());
+        return m !== null && Number(m[3]) >= 1 && Number(m[3]) <= 65_535;
+      }),
+    'host:port pairs, comma separated (e.g. sentinel-0:26379,sentinel-1:26379)',
+  )
+  .transform((v) =>
+    v === ''
+      ? []
+      : v.split(',').map((part) => {
+          const m = HOST_PORT.exec(part.trim())!;
+          return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
+        }),
+  );
+
 /** A shared secret: empty (unset) or at least 16 characters, so that a typo of a word is refused. */
 const secret = z
   .string()
@@ -117,6 +143,9 @@ export const EnvSchema = z.object({
   NATS_DLQ_STREAM: name,
   DECISION_DEDUP_WINDOW_SEC: int(1, 86_400),
   REDIS_URL: urlList(['redis', 'rediss']).refine((l) => l.length === 1, 'exactly one redis:// or rediss:// URL').transform((l) => l[0]!),
+  REDIS_SENTINELS: hostPortList,
+  REDIS_SENTINEL_MASTER: z.union([z.literal(''), z.string().trim().regex(/^[A-Za-z0-9._-]{1,128}$/, 'the name Sentinel monitors the primary under: letters, digits, ".", "_" or "-"')]),
+  REDIS_SENTINEL_PASSWORD: z.string(),
   REDIS_KEY_PREFIX: name,
   REDLOCK_URLS: z.union([z.literal(''), urlList(['redis', 'rediss'])]).transform((v) => (v === '' ? [] : v)),
   ORCHESTRATOR_TYPE: z.enum(['simple', 'workflow', 'ml'], { error: 'one of simple, workflow, ml' }),
@@ -188,6 +217,10 @@ export const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   NATS_DLQ_STREAM: 'orchestrator-dlq',
   DECISION_DEDUP_WINDOW_SEC: '300',
   REDIS_URL: 'redis://127.0.0.1:6379',
+  // Or the primary Sentinel names: REDIS_SENTINELS with REDIS_SENTINEL_MASTER, instead of REDIS_URL.
+  REDIS_SENTINELS: '',
+  REDIS_SENTINEL_MASTER: '',
+  REDIS_SENTINEL_PASSWORD: '',
   REDIS_KEY_PREFIX: 'orchestrator',
   REDLOCK_URLS: '',
   ORCHESTRATOR_TYPE: 'simple',
@@ -263,6 +296,7 @@ export const CONNECTION_VARIABLES = [
   'REDIS_TLS_CA_FILE',
   'REDIS_TLS_CERT_FILE',
   'REDIS_TLS_KEY_FILE',
+  'REDIS_SENTINEL_PASSWORD',
 ] as const satisfies ReadonlyArray<keyof typeof BASE_DEFAULTS>;
 
 /** Every variable the orchestrator reads, for documentation and for `--help`. */

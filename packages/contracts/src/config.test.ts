@@ -57,6 +57,45 @@ describe('loadConfig', () => {
     expect(loadConfig(env).nats.streamReplicas).toBe(replicas);
   });
 
+  describe('Redis: REDIS_URL, or REDIS_SENTINELS with REDIS_SENTINEL_MASTER', () => {
+    it('neither: the default REDIS_URL, no Sentinel', () => {
+      expect(loadConfig({}).redis).toMatchObject({ url: 'redis://127.0.0.1:6379', sentinel: undefined });
+    });
+
+    it.each([
+      ['s0:26379', [{ host: 's0', port: 26379 }]],
+      [' 10.0.0.1:26379, sentinel-1.redis.svc:26380 ,[::1]:5000', [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-1.redis.svc', port: 26380 }, { host: '::1', port: 5000 }]],
+    ])('REDIS_SENTINELS=%s → those Sentinels, no URL', (sentinels, want) => {
+      const c = loadConfig({ REDIS_SENTINELS: sentinels, REDIS_SENTINEL_MASTER: 'mymaster' });
+      expect(c.redis.url).toBeUndefined();
+      expect(c.redis.sentinel).toEqual({ sentinels: want, masterName: 'mymaster', password: undefined });
+      expect(Object.isFrozen(c.redis.sentinel)).toBe(true);
+    });
+
+    it('REDIS_SENTINEL_PASSWORD goes with the Sentinels; REDIS_USERNAME/REDIS_PASSWORD stay the data nodes\'', () => {
+      const c = loadConfig({ REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_SENTINEL_PASSWORD: 'sentinel-pw', REDIS_USERNAME: 'orch', REDIS_PASSWORD: 'data-pw' });
+      expect(c.redis).toMatchObject({ sentinel: { password: 'sentinel-pw' }, username: 'orch', password: 'data-pw' });
+    });
+
+    it.each([
+      [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_URL and REDIS_SENTINELS are both set: expected one way to reach Redis'],
+      [{ REDIS_SENTINELS: 's0:26379' }, 'REDIS_SENTINEL_MASTER is not set: expected the name the Sentinels monitor the primary under'],
+      [{ REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS is not set: expected the Sentinels (host:port, comma separated) with REDIS_SENTINEL_MASTER'],
+      [{ REDIS_SENTINEL_PASSWORD: 'pw' }, 'REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS'],
+      [{ REDIS_SENTINELS: 's0', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS="s0" is not valid: expected host:port pairs, comma separated'],
+      [{ REDIS_SENTINELS: 's0:0', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS="s0:0" is not valid'],
+      [{ REDIS_SENTINELS: 'redis://s0:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS="redis://s0:26379" is not valid'],
+      [{ REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_MASTER: 'my master' }, 'REDIS_SENTINEL_MASTER="my master" is not valid: expected the name Sentinel monitors the primary under'],
+    ])('%o → a ConfigError naming the variables', (env, message) => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(message);
+    });
+
+    it('never echoes the Sentinel password', () => {
+      expect(() => loadConfig({ REDIS_SENTINEL_PASSWORD: 's3cret-sentinel' })).not.toThrow(/s3cret/);
+    });
+  });
+
   it('never echoes a URL, which may carry credentials', () => {
     for (const env of [{ REDIS_URL: 'http://user:s3cret@host:6379' }, { NATS_URL: 'nats://user:s3cret@' }, { REDLOCK_URLS: 'redis://a:s3cret@h:1,bogus' }]) {
       let message = '';

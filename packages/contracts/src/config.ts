@@ -15,6 +15,14 @@ export interface TlsFiles {
   readonly keyFile: string | undefined;
 }
 
+/** Redis behind Sentinel: the Sentinels to ask and the name they monitor the primary under. */
+export interface RedisSentinel {
+  readonly sentinels: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  readonly masterName: string;
+  /** REDIS_SENTINEL_PASSWORD: the Sentinels' own password (requirepass on them), if any. */
+  readonly password: string | undefined;
+}
+
 export interface NatsAuth {
   readonly user: string | undefined;
   readonly password: string | undefined;
@@ -48,7 +56,10 @@ export interface OrchestratorConfig {
     readonly maxInFlight: number;
   };
   readonly redis: {
-    readonly url: string;
+    /** REDIS_URL; undefined when Sentinel names the primary (`sentinel`). Exactly one of them is set. */
+    readonly url: string | undefined;
+    /** REDIS_SENTINELS and REDIS_SENTINEL_MASTER, when set instead of REDIS_URL. */
+    readonly sentinel: RedisSentinel | undefined;
     readonly keyPrefix: string;
     readonly redlockUrls: readonly string[];
     /** ACL user and password for every Redis connection (state and Redlock); the URL's own win. */
@@ -155,6 +166,7 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected more than HEARTBEAT_INTERVAL_MS (${v.HEARTBEAT_INTERVAL_MS}), or a live worker's heartbeat would expire`,
     );
   }
+  const sentinel = readRedisSentinel(v, nonEmpty(env.REDIS_URL) !== undefined);
   const natsAuth = readNatsAuth(v);
   const redisTls = tlsFiles('REDIS', v.REDIS_TLS_CA_FILE, v.REDIS_TLS_CERT_FILE, v.REDIS_TLS_KEY_FILE);
   return Object.freeze({
@@ -177,7 +189,8 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       streamReplicas: v.STREAM_REPLICAS,
     }),
     redis: Object.freeze({
-      url: v.REDIS_URL,
+      url: sentinel === undefined ? v.REDIS_URL : undefined,
+      sentinel,
       keyPrefix: v.REDIS_KEY_PREFIX,
       redlockUrls: Object.freeze(v.REDLOCK_URLS),
       username: optional(v.REDIS_USERNAME),
@@ -239,6 +252,28 @@ function tlsFiles(prefix: 'NATS' | 'REDIS', ca: string, cert: string, key: strin
     throw new ConfigError(`${missing} is not set: expected ${prefix}_TLS_CERT_FILE and ${prefix}_TLS_KEY_FILE together (a client certificate needs its key)`);
   }
   return Object.freeze(files);
+}
+
+/**
+ * REDIS_SENTINELS + REDIS_SENTINEL_MASTER, or nothing: exactly one way to reach the state Redis.
+ * `urlSet`: REDIS_URL was given explicitly (its default does not count).
+ */
+function readRedisSentinel(v: z.output<typeof EnvSchema>, urlSet: boolean): RedisSentinel | undefined {
+  const sentinels = v.REDIS_SENTINELS;
+  const master = v.REDIS_SENTINEL_MASTER;
+  const password = optional(v.REDIS_SENTINEL_PASSWORD);
+  if (sentinels.length === 0) {
+    if (master !== '') throw new ConfigError('REDIS_SENTINELS is not set: expected the Sentinels (host:port, comma separated) with REDIS_SENTINEL_MASTER');
+    if (password !== undefined) throw new ConfigError('REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS: expected both, or neither');
+    return undefined;
+  }
+  if (urlSet) {
+    throw new ConfigError('REDIS_URL and REDIS_SENTINELS are both set: expected one way to reach Redis, REDIS_URL or REDIS_SENTINELS with REDIS_SENTINEL_MASTER');
+  }
+  if (master === '') {
+    throw new ConfigError('REDIS_SENTINEL_MASTER is not set: expected the name the Sentinels monitor the primary under (sentinel monitor <name> …) with REDIS_SENTINELS');
+  }
+  return Object.freeze({ sentinels: Object.freeze(sentinels.map((s) => Object.freeze({ ...s }))), masterName: master, password });
 }
 
 function readNatsAuth(v: z.output<typeof EnvSchema>): NatsAuth {

@@ -9,6 +9,7 @@ import {
   NatsLink,
   type HttpRoute,
   RedisLink,
+  stateRedisTarget,
   createRegistry,
   type HealthReport,
   type HealthSource,
@@ -206,7 +207,7 @@ export class Coordinator implements HealthSource {
   private async connectAndElect(): Promise<void> {
     try {
       this.nats = await NatsLink.connect({ servers: this.config.nats.servers, auth: this.config.nats.auth, name: `coordinator-${this.id}`, log: this.log });
-      this.redis = new RedisLink(this.config.redis.url, this.log, {
+      this.redis = new RedisLink(stateRedisTarget(this.config.redis), this.log, {
         name: `coordinator-${this.id}`,
         access: this.config.redis,
         // A command slower than a third of the lease would make renewals late: fail it instead.

@@ -1,9 +1,24 @@
-import { Redis } from 'ioredis';
-import { redactUrl } from '@at-orchestrator/contracts';
+import { Redis, type RedisOptions } from 'ioredis';
+import { redactUrl, type OrchestratorConfig, type RedisSentinel } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
-import { redisConnectionSettings, type RedisAccess } from '@at-orchestrator/connections';
+import { redisConnectionSettings, redisSentinelSettings, type RedisAccess } from '@at-orchestrator/connections';
 
 export { Redis } from 'ioredis';
+
+/** Where a Redis connection goes: a redis:// or rediss:// URL, or the primary Sentinel names. */
+export type RedisTarget = string | RedisSentinel;
+
+/** The state Redis of a configuration: REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_MASTER (exactly one is set). */
+export function stateRedisTarget(redis: OrchestratorConfig['redis']): RedisTarget {
+  if (redis.sentinel !== undefined) return redis.sentinel;
+  if (redis.url === undefined) throw new Error('the configuration names no Redis: neither REDIS_URL nor REDIS_SENTINELS');
+  return redis.url;
+}
+
+/** A target as logs may show it: the URL without credentials, or the Sentinels and the primary's name. */
+export function describeRedisTarget(target: RedisTarget): string {
+  return typeof target === 'string' ? redactUrl(target) : `sentinel ${target.masterName} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+}
 
 /**
  * A Redis client made for degraded operation: commands fail fast while the connection is down
@@ -17,12 +32,12 @@ export class RedisLink {
   private readonly listeners = new Set<(up: boolean) => void>();
 
   /**
+   * `target`: a URL, or Sentinel (config.redis.sentinel; stateRedisTarget picks the state Redis's).
    * `access` (config.redis) adds the ACL user, password and TLS files; its files are checked here, so
    * a bad one throws ConfigError naming the variable. `variable` names the URL's variable in errors.
    */
-  constructor(url: string, private readonly log: Logger, options: { name: string; commandTimeoutMs?: number; access?: RedisAccess; variable?: string }) {
-    this.client = new Redis(url, {
-      ...redisConnectionSettings(url, options.access, options.variable),
+  constructor(target: RedisTarget, private readonly log: Logger, options: { name: string; commandTimeoutMs?: number; access?: RedisAccess; variable?: string }) {
+    const common: RedisOptions = {
       connectionName: options.name,
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -32,7 +47,20 @@ export class RedisLink {
       enableAutoPipelining: false,
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
       reconnectOnError: () => false,
-    });
+    };
+    this.client =
+      typeof target === 'string'
+        ? new Redis(target, { ...redisConnectionSettings(target, options.access, options.variable), ...common })
+        : new Redis({
+            ...redisSentinelSettings(target, options.access),
+            ...common,
+            // Asked again at every reconnect: after a failover the Sentinels name the promoted replica.
+            // They are asked in turn, each reconnect round backing off up to 1 s.
+            sentinelRetryStrategy: (times) => Math.min(100 * times, 1_000),
+            // Drop the connection as soon as a Sentinel announces +switch-master, rather than wait for the
+            // old primary to fail: an old primary that is still up (partitioned) would refuse writes later.
+            failoverDetector: true,
+          });
     this.client.on('ready', () => this.setReady(true));
     this.client.on('close', () => this.setReady(false));
     this.client.on('end', () => this.setReady(false));
@@ -41,7 +69,7 @@ export class RedisLink {
       if (this.readyNow) this.log.warn({ err }, 'redis error');
       else this.log.debug({ err }, 'redis error');
     });
-    this.log.debug({ redis: redactUrl(url) }, 'redis client created');
+    this.log.debug({ redis: describeRedisTarget(target) }, 'redis client created');
   }
 
   /** Connects; resolves false (degraded) instead of throwing when Redis cannot be reached in time. */

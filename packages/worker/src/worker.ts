@@ -1,5 +1,5 @@
 import { ClusterKeys, ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, type HealthReport, type HttpRoute, type Logger, type Registry } from '@at-orchestrator/runtime';
+import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, stateRedisTarget, type HealthReport, type HttpRoute, type Logger, type Registry } from '@at-orchestrator/runtime';
 import { AssignmentView } from './cluster/assignment-view.js';
 import { heartbeatStats } from './cluster/heartbeat-stats.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
@@ -204,7 +204,7 @@ export class OrchestratorWorker {
     }
     this.nats = await NatsLink.connect({ servers: config.nats.servers, auth: config.nats.auth, name, log });
     await ensureJetStreamTopology(this.nats.nc, config, log);
-    this.redis = new RedisLink(config.redis.url, log, { name, access: config.redis });
+    this.redis = new RedisLink(stateRedisTarget(config.redis), log, { name, access: config.redis });
     // REDLOCK_URLS names independent masters for the correlation lock; by default the state Redis.
     this.redlockLinks = config.redis.redlockUrls.map(
       (url, i) => new RedisLink(url, log, { name: `${name}:redlock${i}`, access: config.redis, variable: 'REDLOCK_URLS' }),
