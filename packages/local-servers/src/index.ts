@@ -2,3 +2,4 @@ export { findServerBinary, serverVersion, type ServerBinary } from './binaries.j
 export { freePort, LocalServer, NatsServer, RedisServer, type NatsServerOptions, type RedisServerOptions, type ServerOptions } from './servers.js';
 export { makeTestPki, natsTlsBlock, type TestPki } from './pki.js';
 export { NatsCluster, NatsClusterNode, type ClientConnection, type NatsClusterOptions } from './nats-cluster.js';
+export { RedisSentinelNode, RedisSentinelSet, redisCommand, type RedisSentinelSetOptions } from './redis-sentinel.js';
