@@ -25,6 +25,9 @@ const CHART_VARIABLES = [
   'COORDINATOR',
   'RULES_FILE',
   'ML_MODEL_FILE',
+  // From redis.sentinels and redis.sentinelMaster (instead of redis.url), into the ConfigMap.
+  'REDIS_SENTINELS',
+  'REDIS_SENTINEL_MASTER',
   // From nats.auth, nats.tls, redis.auth, redis.tls and controlPlane: secret keys and mounted files.
   ...CONNECTION_VARIABLES,
   'CLUSTER_SECRET',
@@ -71,6 +74,7 @@ const VALUE_SETS: Record<string, { files: string[]; apiVersions: string[] }> = {
   production: { files: ['production.yaml'], apiVersions: [MONITORING_API] },
   ml: { files: ['ml.yaml'], apiVersions: [] },
   'code defaults': { files: ['code-defaults.yaml'], apiVersions: [] },
+  sentinel: { files: ['sentinel.yaml'], apiVersions: [] },
 };
 
 const renders = new Map<string, Render>();
@@ -427,6 +431,62 @@ describe('settings and secrets', () => {
       const result = helm(['template', RELEASE, chart, '--set-string', `config.STREAM_REPLICAS=${value}`]);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain('config.STREAM_REPLICAS');
+    });
+  });
+
+  describe('Redis behind Sentinel', () => {
+    it('redis.sentinels and redis.sentinelMaster reach the code, no REDIS_URL anywhere', () => {
+      const { docs } = rendered('sentinel');
+      const configMap = dataOf(find(docs, 'ConfigMap'));
+      expect(configMap).toMatchObject({
+        REDIS_SENTINELS: 'redis-node-0.redis-headless.redis:26379,redis-node-1.redis-headless.redis:26379,redis-node-2.redis-headless.redis:26379',
+        REDIS_SENTINEL_MASTER: 'mymaster',
+        STREAM_REPLICAS: '3',
+      });
+      const secret = dataOf(find(docs, 'Secret', 'at-orchestrator'));
+      expect(Object.keys(secret)).toEqual(['NATS_URL']);
+      const config = loadConfig({ ...configMap, ...secret });
+      expect(config.redis.url).toBeUndefined();
+      expect(config.redis.sentinel).toEqual({
+        sentinels: [0, 1, 2].map((i) => ({ host: `redis-node-${i}.redis-headless.redis`, port: 26379 })),
+        masterName: 'mymaster',
+        password: undefined,
+      });
+    });
+
+    it('the Sentinels\' password comes from the redis.auth Secret (key sentinel-password, optional), for workers and coordinators only', () => {
+      const { docs } = rendered('sentinel');
+      for (const role of ['-worker', '-coordinator']) {
+        const env = podSpecOf(find(docs, 'Deployment', role)).containers[0].env as Array<{ name: string; valueFrom?: unknown }>;
+        expect(env.find((e) => e.name === 'REDIS_SENTINEL_PASSWORD')?.valueFrom).toEqual({ secretKeyRef: { name: 'orchestrator-redis-acl', key: 'sentinel-password', optional: true } });
+      }
+      const testPod = podSpecOf(find(docs, 'Pod')).containers[0].env as Array<{ name: string }>;
+      expect(testPod.map((e) => e.name)).not.toContain('REDIS_SENTINEL_PASSWORD');
+      // Without Sentinel, no such variable (the code would refuse it without REDIS_SENTINELS).
+      const plain = podSpecOf(find(template([], ['--set', 'redis.auth.existingSecret=acl']).docs, 'Deployment', '-worker')).containers[0].env as Array<{ name: string }>;
+      expect(plain.map((e) => e.name)).not.toContain('REDIS_SENTINEL_PASSWORD');
+    });
+
+    it("the NetworkPolicy opens the Sentinels' ports on the redis peer, each once", () => {
+      const redisEgress = (r: Render): number[] => {
+        const policy = specOf(find(r.docs, 'NetworkPolicy'));
+        return (policy.egress as Array<{ to?: unknown; ports: Array<{ port: number }> }>)[2]!.ports.map((p) => p.port);
+      };
+      expect(redisEgress(rendered('defaults'))).toEqual([6379]);
+      expect(redisEgress(rendered('sentinel'))).toEqual([6379, 26379]);
+      expect(redisEgress(template(['sentinel.yaml'], ['--set', 'redis.sentinels=a:26379\\,b:26380\\,c:6379']))).toEqual([6379, 26379, 26380]);
+    });
+
+    it.each([
+      [['--set', 'redis.sentinels=s0:26379', '--set', 'redis.sentinelMaster=m'], /redis\.url and redis\.sentinels are both set/],
+      [['--set', 'redis.url=', '--set', 'redis.sentinels=s0:26379'], /redis\.sentinels needs redis\.sentinelMaster/],
+      [['--set', 'redis.sentinelMaster=m'], /redis\.sentinelMaster needs redis\.sentinels/],
+      [['--set', 'redis.url=', '--set', 'redis.sentinels=redis://s0:26379', '--set', 'redis.sentinelMaster=m'], /redis\.sentinels: Does not match pattern/],
+      [['--set', 'redis.url='], /nats\.url and redis\.url are required .* \(redis\.sentinels with redis\.sentinelMaster may stand for redis\.url\)/],
+    ])('refuses %j', (args, message) => {
+      const result = helm(['template', RELEASE, chart, ...args]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(message);
     });
   });
 

@@ -135,8 +135,17 @@ URL the chart cannot read.
 {{- if and .Values.mlModel.existingConfigMap .Values.mlModel.existingClaim }}
 {{- fail "mlModel.existingConfigMap and mlModel.existingClaim are mutually exclusive" }}
 {{- end }}
-{{- if and (not .Values.existingSecret) (or (not .Values.nats.url) (not .Values.redis.url)) }}
-{{- fail "nats.url and redis.url are required unless existingSecret names a Secret holding NATS_URL and REDIS_URL" }}
+{{- if and (not .Values.existingSecret) (or (not .Values.nats.url) (not (or .Values.redis.url .Values.redis.sentinels))) }}
+{{- fail "nats.url and redis.url are required unless existingSecret names a Secret holding NATS_URL and REDIS_URL (redis.sentinels with redis.sentinelMaster may stand for redis.url)" }}
+{{- end }}
+{{- if and .Values.redis.url .Values.redis.sentinels }}
+{{- fail "redis.url and redis.sentinels are both set: one way to reach Redis (set redis.url to \"\" to use the Sentinels)" }}
+{{- end }}
+{{- if and .Values.redis.sentinels (not .Values.redis.sentinelMaster) }}
+{{- fail "redis.sentinels needs redis.sentinelMaster: the name the Sentinels monitor the primary under" }}
+{{- end }}
+{{- if and .Values.redis.sentinelMaster (not .Values.redis.sentinels) }}
+{{- fail "redis.sentinelMaster needs redis.sentinels: the Sentinels' host:port, comma separated" }}
 {{- end }}
 {{- $previous := lookup "v1" "ConfigMap" .Release.Namespace (include "at-orchestrator.fullname" .) }}
 {{- /* lookup finds nothing under `helm template` and on a first install. */}}

@@ -68,6 +68,14 @@ Files are mounted read-only under /etc/at-orchestrator and the *_FILE variables 
     secretKeyRef:
       name: {{ $redis.auth.existingSecret }}
       key: password
+{{- if $redis.sentinels }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $redis.auth.existingSecret }}
+      key: sentinel-password
+      optional: true
+{{- end }}
 {{- end }}
 {{- if $redis.tls.existingSecret }}
 - name: REDIS_TLS_CA_FILE
