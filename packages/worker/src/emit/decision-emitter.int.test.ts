@@ -41,7 +41,7 @@ function job(corrId: string): DecisionJob {
  * An emitter over the real Redis whose "JetStream" records, at each publish, who holds each lock key;
  * with `lockClient` it takes the lock there (as with REDLOCK_URLS), without it no lock (the default).
  */
-function setup(lockClient?: Redis) {
+function setup(lockClient?: Redis, markDelayMs?: number) {
   const metrics = new WorkerMetrics(new Registry());
   const published: Array<{ corrId: string; lockHolder: string | null }> = [];
   const js = {
@@ -64,7 +64,7 @@ function setup(lockClient?: Redis) {
   }
   const claim = store.claim.bind(store);
   store.claim = (requests, worker) => (events.push('claims sent'), claim(requests, worker));
-  const emitter = new DecisionEmitter({ js, store, lock, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined });
+  const emitter = new DecisionEmitter({ js, store, lock, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined, markDelayMs });
   return { emitter, published, metrics, events };
 }
 
@@ -121,8 +121,8 @@ describe('DecisionEmitter and the correlation lock', () => {
     expect(await redis.get(keys.done('c4'))).toBe('published|momentum,risk');
   });
 
-  it('marks the decisions of several batches in one script call, a few ms after their publish; idle() writes them at once', async () => {
-    const { emitter } = setup();
+  it('with a mark delay: marks the decisions of several batches in one script call; idle() writes them at once', async () => {
+    const { emitter } = setup(undefined, 5_000);
     await emitter.emit([job('warm')]);
     await emitter.idle();
     const monitor = await observer.duplicate().monitor();

@@ -28,13 +28,16 @@ export interface EmitterDeps {
 }
 
 /**
- * Published decisions are marked in Redis together, at most this long after their publish: one
- * script call for all the decisions of a few milliseconds instead of one per batch. The mark is off
- * the decision's path (the decision is on JetStream already); until it lands, a new owner would
- * find the done-marker `pending` and publish again, which the Nats-Msg-Id window drops — so a
- * partition leaving this worker, and the worker's shutdown, flush the marks first.
+ * How long published decisions may wait to be marked in Redis together (one script call for several
+ * batches). The default is 0: each batch is marked as soon as its PubAcks are back. Until a mark
+ * lands, a new owner (after a kill -9 or a pause past the lease) finds the done-marker `pending` and
+ * publishes the decision again: the stream's Nats-Msg-Id window drops it, but a core subscriber of
+ * orchestrated.decision receives it twice. A 5 ms wait saved about 3 % of the CPU per decision at
+ * 500/s and made such repeats about seven times as frequent in the chaos scenario (1.4 per run
+ * against 0.2, docs/benchmarks.md "Fifth session"), so it is not the default. A partition leaving the
+ * worker and the worker's shutdown write waiting marks first.
  */
-export const MARK_DELAY_MS = 5;
+export const MARK_DELAY_MS = 0;
 const MAX_MARK_BATCH = 512;
 
 interface MarkItem {
