@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RedisKeys, partitionOf } from '@at-orchestrator/contracts';
 import { ClusterHarness } from './helpers/cluster.js';
 import { DecisionCounts, SteadyAgents } from './helpers/ha-load.js';
 import { Stack } from './helpers/stack.js';
@@ -80,7 +82,12 @@ describe('chaos: join, kill -9, SIGSTOP past the lease, leader kill', () => {
     await waitUntil(() => agents.started >= COUNT, `${COUNT} correlations started`);
     await agents.stop();
     const published = agents.published;
-    await waitUntil(() => counts.stream.size >= published, `every published correlation decided (${counts.stream.size} of ${published})`, 90_000);
+    try {
+      await waitUntil(() => counts.stream.size >= published, `every published correlation decided (${counts.stream.size} of ${published})`, 90_000);
+    } catch (err) {
+      console.log(`[chaos] undecided: ${JSON.stringify(await whereAre(undecided(counts, prefix, agents.started), c, counts))}`);
+      throw err;
+    }
     counts.stop();
 
     const streamDuplicates = [...counts.stream.values()].filter((list) => list.length > 1).length;
@@ -107,6 +114,35 @@ describe('chaos: join, kill -9, SIGSTOP past the lease, leader kill', () => {
     expect([...counts.core.keys()].filter((id) => !counts.stream.has(id))).toEqual([]);
   });
 });
+
+/** The started correlations the decisions stream has not shown. */
+function undecided(counts: DecisionCounts, prefix: string, started: number): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < started; i++) if (!counts.stream.has(`${prefix}-${i}`)) ids.push(`${prefix}-${i}`);
+  return ids;
+}
+
+/** For a failed run: what Redis holds of each undecided correlation, and whether core saw it. */
+async function whereAre(ids: string[], c: ClusterHarness, counts: DecisionCounts): Promise<unknown[]> {
+  const keys = new RedisKeys('chaos');
+  const redis = new Redis(c.env().REDIS_URL!);
+  try {
+    return await Promise.all(
+      ids.slice(0, 20).map(async (id) => {
+        const partition = partitionOf(id, 64);
+        const [done, signals, openScore, epoch] = await Promise.all([
+          redis.get(keys.done(id)),
+          redis.hkeys(keys.signals(id)),
+          redis.zscore(keys.open(partition), id),
+          redis.get(keys.epoch(partition)),
+        ]);
+        return { id, partition, done, signals, open: openScore, epoch, core: counts.core.has(id) };
+      }),
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** Polls `condition` (an event the test cannot subscribe to) until it holds; fails naming `what`. */
 async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
