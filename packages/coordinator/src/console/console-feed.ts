@@ -117,8 +117,9 @@ export class ConsoleFeed {
       this.options.coordinators().catch(() => []),
     ]);
     const at = Date.now();
-    const failed = [status, workers, partitions].find((answer) => answer.kind !== 'reply' || !answer.reply.ok);
-    if (failed !== undefined || status.kind !== 'reply' || !status.reply.ok || workers.kind !== 'reply' || !workers.reply.ok || partitions.kind !== 'reply' || !partitions.reply.ok) {
+    const answered = [status, workers, partitions].map(answerOf);
+    const [statusAnswer, workersAnswer, partitionsAnswer] = answered;
+    if (statusAnswer === undefined || typeof statusAnswer === 'string' || typeof workersAnswer !== 'object' || typeof partitionsAnswer !== 'object') {
       this.previous = undefined;
       const rates: ConsoleRates = { decisions_per_s: null, p99_ms: null, forwarded_per_s: null, dlq_per_s: {}, backlog: null };
       this.remember({ at, decisions_per_s: null, p99_ms: null, backlog: null, dlq_per_s: 0 });
@@ -126,7 +127,7 @@ export class ConsoleFeed {
         at,
         served_by: coordinatorId,
         leader: null,
-        error: failed === undefined ? 'the leader answered with an error' : describe(failed),
+        error: answered.find((a): a is string => typeof a === 'string') ?? 'the leader did not answer',
         coordinators,
         status: null,
         workers: [],
@@ -135,10 +136,10 @@ export class ConsoleFeed {
         history: [...this.history],
       };
     }
-    const leader = { id: status.reply.leader, epoch: status.reply.leader_epoch };
-    const statusData = status.reply.data as StatusData;
-    const workersData = workers.reply.data as WorkersData;
-    const partitionsData = partitions.reply.data as PartitionsData;
+    const leader = { id: statusAnswer.leader, epoch: statusAnswer.epoch };
+    const statusData = statusAnswer.data as StatusData;
+    const workersData = workersAnswer.data as WorkersData;
+    const partitionsData = partitionsAnswer.data as PartitionsData;
     const { rows, rates } = this.rates(at, workersData, statusData);
     this.remember({
       at,
@@ -214,9 +215,11 @@ export class ConsoleFeed {
   }
 }
 
-function describe(answer: LeaderAnswer): string {
-  if (answer.kind === 'reply') return answer.reply.ok ? 'ok' : `${answer.reply.error.code}: ${answer.reply.error.message}`;
-  return answer.message;
+/** A successful reply's leader and data, or why there is none. */
+function answerOf(answer: LeaderAnswer): { readonly leader: string; readonly epoch: number; readonly data: unknown } | string {
+  if (answer.kind !== 'reply') return answer.message;
+  if (!answer.reply.ok) return `${answer.reply.error.code}: ${answer.reply.error.message}`;
+  return { leader: answer.reply.leader, epoch: answer.reply.leader_epoch, data: answer.reply.data };
 }
 
 function round(n: number): number {

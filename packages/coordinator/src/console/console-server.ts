@@ -70,11 +70,6 @@ export class ConsoleServer implements HttpRoute {
     this.pageDir = options.pageDir ?? new URL('./page/', import.meta.url);
   }
 
-  /** Open event streams (for tests and the bound). */
-  get streamCount(): number {
-    return this.streams.size;
-  }
-
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const method = req.method ?? 'GET';
     if (path === '/console/api/action') {
