@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Subscription } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisServer } from '@at-orchestrator/local-servers';
 import { CLEAN_MIX, SimulatedAgents } from '@at-orchestrator/sim';
 import { ClusterHarness, scrapeCounter } from './helpers/cluster.js';
-import { DecisionLog, Stack } from './helpers/stack.js';
+import { DecisionCounts } from './helpers/ha-load.js';
+import { Stack } from './helpers/stack.js';
 
 // REDLOCK_URLS: the advisory lock per decision batch on three independent masters (issue 13). The
 // epoch fence keeps decisions single whatever the lock does; what this shows is that losing one of
@@ -25,42 +25,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** Every decision a plain core subscriber of orchestrated.decision receives, with when it came. */
-class CoreDecisions {
-  readonly counts = new Map<string, number>();
-  readonly arrivals: number[] = [];
-  private sub: Subscription | undefined;
-
-  constructor(private readonly prefix: string) {}
-
-  start(): void {
-    this.sub = stack.nc.subscribe('orchestrated.decision', {
-      callback: (_err, msg) => {
-        const { corr_id: corrId } = msg.json<{ corr_id: string }>();
-        if (!corrId.startsWith(this.prefix)) return;
-        this.counts.set(corrId, (this.counts.get(corrId) ?? 0) + 1);
-        this.arrivals.push(performance.now());
-      },
-    });
-  }
-
-  stop(): void {
-    this.sub?.unsubscribe();
-  }
-
-  duplicates(): string[] {
-    return [...this.counts].filter(([, n]) => n > 1).map(([id]) => id);
-  }
-
-  /** The longest gap between two decisions in [from, to] (ms, performance.now()). */
-  longestGap(from: number, to: number): number {
-    const inside = this.arrivals.filter((t) => t >= from && t <= to);
-    let gap = 0;
-    for (let i = 1; i < inside.length; i++) gap = Math.max(gap, inside[i]! - inside[i - 1]!);
-    return Math.round(gap);
-  }
-}
-
 /** EVAL/EVALSHA calls a server has run (INFO commandstats). */
 async function scriptCalls(url: string): Promise<number> {
   const client = new Redis(url);
@@ -80,32 +44,31 @@ describe('Redlock across independent masters (REDLOCK_URLS)', () => {
     const workers = await Promise.all(['r1', 'r2'].map((w) => cluster!.startWorker(w)));
     await cluster.waitForBalance(['r1', 'r2']);
 
-    const decisions = new DecisionLog(stack.js, 'rl-');
-    await decisions.start();
-    const core = new CoreDecisions('rl-');
-    core.start();
+    const counts = new DecisionCounts(stack.nc, 'rl');
+    await counts.start();
+    const decided = (n: number, timeout: number): Promise<void> =>
+      vi.waitFor(() => expect(counts.decided).toBeGreaterThanOrEqual(n), { timeout, interval: 50 });
     const agents = new SimulatedAgents(stack.nc);
     const done = agents.run({ rate: 500, count, seed: 13, prefix: 'rl', mix: { ...CLEAN_MIX, jitterMs: 5 } });
 
     // The lock is really taken on every master while decisions flow (Redlock's scripts run there).
-    await decisions.waitFor(1_000, 30_000);
+    await decided(1_000, 30_000);
     for (const master of masters) expect(await scriptCalls(master.url)).toBeGreaterThan(100);
-    const killedAt = performance.now();
+    const killedAt = Date.now();
     process.kill(masters[0]!.pid!, 'SIGKILL');
-    await decisions.waitFor(3_000, 30_000);
+    await decided(3_000, 30_000);
 
     await done;
     expect(agents.published).toBe(count);
-    await decisions.waitFor(count, 60_000);
-    core.stop();
-    decisions.stop();
+    await decided(count, 60_000);
+    await vi.waitFor(() => expect(counts.core.size).toBe(count), { timeout: 10_000, interval: 50 });
+    counts.stop();
 
-    const pause = core.longestGap(killedAt - 1_000, killedAt + 5_000);
+    const pause = counts.pause(killedAt, killedAt + 5_000);
     console.log(`redlock master kill -9: longest gap between decisions ${pause} ms (500 correlations/s)`);
-    expect(decisions.byCorr.size).toBe(count);
-    expect(decisions.duplicates()).toEqual([]);
-    expect(core.duplicates()).toEqual([]);
-    expect(core.counts.size).toBe(count);
+    expect(counts.stream.size).toBe(count);
+    expect([...counts.stream.values()].filter((list) => list.length > 1)).toEqual([]);
+    expect([...counts.core.values()].filter((copies) => copies.length > 1)).toEqual([]);
     // Nothing was fenced (one owner per partition throughout), and with two of three masters the lock
     // kept its quorum: batches that went on without it are counted, and there were none or few.
     const fenced = await Promise.all(workers.map((w) => scrapeCounter(w, 'orchestrator_fenced_writes_total')));
