@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisKeys, partitionOf } from '@at-orchestrator/contracts';
 import { ClusterHarness } from './helpers/cluster.js';
@@ -144,11 +144,12 @@ async function whereAre(ids: string[], c: ClusterHarness, counts: DecisionCounts
   }
 }
 
-/** Polls `condition` (an event the test cannot subscribe to) until it holds; fails naming `what`. */
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Waits (vi.waitFor) until `condition` — an event the test cannot subscribe to — holds; fails naming `what`. */
+function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  return vi.waitFor(
+    async () => {
+      if (!(await condition())) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 }
