@@ -12,7 +12,10 @@ import { z } from 'zod';
  * upgrades"). Raise it with any change that a process of the previous version could misread; a
  * change both sides tolerate (a new optional field) keeps it. ORCHESTRATOR_VERSION is not checked.
  */
-export const CLUSTER_PROTOCOL = 1;
+export const CLUSTER_PROTOCOL = 2;
+// Protocol 2: decisions are published on orchestrator.decided.* and republished by the decisions
+// stream (a worker of protocol 1 publishes on orchestrated.* itself), and the Redis keys a script uses
+// together share a hash tag by partition (Redis Cluster). Neither side may run beside the other.
 /**
  * The protocol of a heartbeat, table or command that states none: the builds before the check, which
  * all speak protocol 1. A leader of protocol 1 accepts them; a leader of any later protocol refuses them.

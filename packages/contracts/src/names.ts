@@ -4,9 +4,27 @@ export const SIGNAL_SUBJECT_PREFIX = 'signals.enriched';
 export const SIGNAL_SUBJECTS = `${SIGNAL_SUBJECT_PREFIX}.>`;
 export const signalSubject = (agent: string): string => `${SIGNAL_SUBJECT_PREFIX}.${agent}`;
 
+/**
+ * What subscribers see: a decision on orchestrated.decision and its fan-out copies on
+ * orchestrated.<channel>. Workers never publish there: the decisions stream republishes each message
+ * it stores, once, from the stored subjects below (docs/delivery.md).
+ */
 export const DECISION_SUBJECT = 'orchestrated.decision';
 export const ORCHESTRATED_SUBJECTS = 'orchestrated.>';
 export const channelSubject = (channel: string): string => `orchestrated.${channel}`;
+
+/**
+ * Where workers publish decisions (JetStream, Nats-Msg-Id = corr_id): the decisions stream stores
+ * these subjects and republishes each stored message onto orchestrated.<same tail>. A publish the
+ * duplicate window drops is never stored, so it never reaches a subscriber. JetStream consumers of the
+ * decisions stream read these subjects.
+ */
+export const STORED_DECISION_PREFIX = 'orchestrator.decided';
+export const STORED_DECISION_SUBJECTS = `${STORED_DECISION_PREFIX}.>`;
+export const STORED_DECISION_SUBJECT = `${STORED_DECISION_PREFIX}.decision`;
+export const storedChannelSubject = (channel: string): string => `${STORED_DECISION_PREFIX}.${channel}`;
+/** The decisions stream's RePublish: every stored subject onto the subject subscribers listen to. */
+export const DECISION_REPUBLISH = { src: STORED_DECISION_SUBJECTS, dest: ORCHESTRATED_SUBJECTS } as const;
 
 export const DLQ_SUBJECT = 'orchestrator.dlq';
 
