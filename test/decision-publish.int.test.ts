@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DECISION_SUBJECT, RedisKeys, signalSubject } from '@at-orchestrator/contracts';
+import { RedisKeys, STORED_DECISION_SUBJECT, signalSubject } from '@at-orchestrator/contracts';
 import { memoryLogger } from '@at-orchestrator/runtime';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
 import { DecisionLog, Stack, workerMetric } from './helpers/stack.js';
@@ -42,20 +42,20 @@ async function decide(corrId: string): Promise<void> {
   await stack.js.publish(signalSubject('risk'), enc.encode(risk(corrId)));
 }
 
-/** Messages the decisions stream holds on orchestrated.decision with this Nats-Msg-Id. */
+/** Messages the decisions stream holds on orchestrator.decided.decision with this Nats-Msg-Id. */
 async function storedWithId(id: string): Promise<string[]> {
   const info = await jsm.streams.info('orchestrated');
   const out: string[] = [];
   for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
     const m = await jsm.streams.getMessage('orchestrated', { seq });
-    if (m !== null && m.subject === DECISION_SUBJECT && m.header?.get('Nats-Msg-Id') === id) out.push(m.string());
+    if (m !== null && m.subject === STORED_DECISION_SUBJECT && m.header?.get('Nats-Msg-Id') === id) out.push(m.string());
   }
   return out;
 }
 
 describe('a worker publishing decisions', () => {
   it('a decision whose Nats-Msg-Id JetStream already holds (published by a previous owner) is marked published and counted as a duplicate ack', async () => {
-    await stack.js.publish(DECISION_SUBJECT, enc.encode('{"corr_id":"dup-1","from":"a previous owner"}'), { msgID: 'dup-1' });
+    await stack.js.publish(STORED_DECISION_SUBJECT, enc.encode('{"corr_id":"dup-1","from":"a previous owner"}'), { msgID: 'dup-1' });
     await decide('dup-1');
     const keys = new RedisKeys(PREFIX);
     await vi.waitFor(async () => expect(await redis.get(keys.done('dup-1'))).toBe('published|momentum,risk'), { timeout: 10_000 });

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { signalSubject, type Decision, type OrchestratorConfig } from '@at-orchestrator/contracts';
+import { ORCHESTRATED_SUBJECTS, STORED_DECISION_PREFIX, signalSubject, type Decision, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import type { OrchestratorWorker } from '@at-orchestrator/worker';
 import { Stack, startWorker, workerMetric } from './helpers/stack.js';
 
 // Fan-out through real servers: a workflow worker with the shipped rules (the seed's routing
 // example) publishes each decision on orchestrated.decision and on every channel its rule names,
-// exactly once per channel — also when the worker restarts and the same signals come again.
+// exactly once per channel — also when the worker restarts and the same signals come again. Counted
+// twice: on the decisions stream (which stores orchestrator.decided.*) and by a core subscriber of
+// orchestrated.*, which receives what the stream republishes.
 
 const enc = new TextEncoder();
 const FAN_OUT = ['execution', 'risk_monitor', 'audit'];
@@ -24,26 +26,40 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** Everything the `orchestrated` stream (orchestrated.>) holds for a corr_id prefix: subject → corr_id → messages. */
+/**
+ * The decisions for a corr_id prefix, subject (as subscribers see it, orchestrated.*) → corr_id →
+ * messages: `stream` reads the `orchestrated` stream (stored on orchestrator.decided.*), `core` is a
+ * plain subscription of orchestrated.>.
+ */
 class OrchestratedLog {
   readonly bySubject = new Map<string, Map<string, Decision[]>>();
   private stopFn: (() => void) | undefined;
 
-  constructor(private readonly prefix: string) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly source: 'stream' | 'core',
+  ) {}
 
   async start(): Promise<void> {
+    if (this.source === 'core') {
+      const sub = stack.nc.subscribe(ORCHESTRATED_SUBJECTS, { callback: (_err, m) => this.add(m.subject, m.json<Decision>()) });
+      await stack.nc.flush();
+      this.stopFn = () => sub.unsubscribe();
+      return;
+    }
     const consumer = await stack.js.consumers.get('orchestrated');
     const messages = await consumer.consume();
     this.stopFn = () => void messages.close();
     void (async () => {
-      for await (const m of messages) {
-        const d = m.json<Decision>();
-        if (!d.corr_id.startsWith(this.prefix)) continue;
-        const byCorr = this.bySubject.get(m.subject) ?? new Map<string, Decision[]>();
-        this.bySubject.set(m.subject, byCorr);
-        byCorr.set(d.corr_id, [...(byCorr.get(d.corr_id) ?? []), d]);
-      }
+      for await (const m of messages) this.add(m.subject.replace(`${STORED_DECISION_PREFIX}.`, 'orchestrated.'), m.json<Decision>());
     })();
+  }
+
+  private add(subject: string, d: Decision): void {
+    if (!d.corr_id.startsWith(this.prefix)) return;
+    const byCorr = this.bySubject.get(subject) ?? new Map<string, Decision[]>();
+    this.bySubject.set(subject, byCorr);
+    byCorr.set(d.corr_id, [...(byCorr.get(d.corr_id) ?? []), d]);
   }
 
   count(subject: string, corrId: string): number {
@@ -98,8 +114,10 @@ async function publish(agent: string, body: string): Promise<void> {
 
 describe('workflow fan-out through real servers', () => {
   it('one correlation → exactly one message on orchestrated.decision and on each routed channel, none twice, across a worker restart', async () => {
-    const log = new OrchestratedLog('fan-');
+    const log = new OrchestratedLog('fan-', 'stream');
+    const core = new OrchestratedLog('fan-', 'core');
     await log.start();
+    await core.start();
     worker = await startWorker(config);
 
     for (const c of CASES) for (const [agent, body] of signalsOf(c)) await publish(agent, body);
@@ -109,9 +127,11 @@ describe('workflow fan-out through real servers', () => {
     await publish(...momentumOfResumed);
 
     const expectAll = (): void => {
-      for (const c of CASES) {
-        expect(log.count('orchestrated.decision', c.corrId), c.corrId).toBe(1);
-        for (const ch of c.channels) expect(log.count(`orchestrated.${ch}`, c.corrId), `${c.corrId} on ${ch}`).toBe(1);
+      for (const l of [log, core]) {
+        for (const c of CASES) {
+          expect(l.count('orchestrated.decision', c.corrId), c.corrId).toBe(1);
+          for (const ch of c.channels) expect(l.count(`orchestrated.${ch}`, c.corrId), `${c.corrId} on ${ch}`).toBe(1);
+        }
       }
     };
     await vi.waitFor(expectAll, { timeout: 20_000, interval: 50 });
@@ -130,6 +150,7 @@ describe('workflow fan-out through real servers', () => {
     for (const [agent, body] of signalsOf(sentinel)) await publish(agent, body);
     await vi.waitFor(() => expect(log.count('orchestrated.audit', 'fan-sentinel')).toBe(1), { timeout: 20_000, interval: 50 });
     await vi.waitFor(() => expect(log.count('orchestrated.audit', 'fan-resumed')).toBe(1), { timeout: 20_000, interval: 50 });
+    await vi.waitFor(() => expect(core.count('orchestrated.audit', 'fan-sentinel')).toBe(1), { timeout: 20_000, interval: 50 });
     // The restarted worker saw every repeat and decided none of them again.
     await vi.waitFor(async () => expect(await workerMetric(worker!, 'orchestrator_late_signals_total') + (await workerMetric(worker!, 'orchestrator_duplicate_signals_total'))).toBeGreaterThanOrEqual(7));
     await new Promise((resolve) => setTimeout(resolve, 500)); // room for a wrong extra message to show up
@@ -150,6 +171,9 @@ describe('workflow fan-out through real servers', () => {
     }
     expect(log.subjectsOf('fan-resumed')).toEqual(Object.fromEntries(['decision', ...FAN_OUT].map((ch) => [`orchestrated.${ch}`, 1])));
     expect(log.bySubject.get('orchestrated.decision')!.get('fan-resumed')![0]).toMatchObject({ rule: 'crypto', status: 'complete', decision: { action: 'trade' } });
+    // The core subscriber saw exactly what the stream holds.
+    expect(core.bySubject).toEqual(log.bySubject);
     log.stop();
+    core.stop();
   });
 });

@@ -1,6 +1,6 @@
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { nanos, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { signalSubject, type Decision } from '@at-orchestrator/contracts';
+import { DECISION_SUBJECT, STORED_DECISION_SUBJECT, signalSubject, type Decision } from '@at-orchestrator/contracts';
 import { CLEAN_MIX, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 
 // Load and counting for the high-availability tests (a NATS cluster, Redis behind Sentinel): agents
@@ -34,7 +34,7 @@ export class DecisionCounts {
   }
 
   async start(): Promise<void> {
-    this.sub = this.nc.subscribe('orchestrated.decision', {
+    this.sub = this.nc.subscribe(DECISION_SUBJECT, {
       callback: (err, msg) => {
         if (err !== null) return;
         const raw = msg.string();
@@ -46,7 +46,7 @@ export class DecisionCounts {
       },
     });
     const jsm = await jetstreamManager(this.nc);
-    await jsm.consumers.add(DECISIONS, { durable_name: `${this.prefix}-counter`, ack_policy: AckPolicy.Explicit, filter_subject: 'orchestrated.decision', ack_wait: nanos(5_000) });
+    await jsm.consumers.add(DECISIONS, { durable_name: `${this.prefix}-counter`, ack_policy: AckPolicy.Explicit, filter_subject: STORED_DECISION_SUBJECT, ack_wait: nanos(5_000) });
     const consumer = await this.js.consumers.get(DECISIONS, `${this.prefix}-counter`);
     // Short pulls: a pull request left on a killed server is replaced within seconds, not 30.
     const messages = await consumer.consume({ expires: 4_000, max_messages: 500 });

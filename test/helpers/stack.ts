@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { loadConfig, type Decision, type Env, type OrchestratorConfig } from '@at-orchestrator/contracts';
+import { STORED_DECISION_SUBJECT, loadConfig, type Decision, type Env, type OrchestratorConfig } from '@at-orchestrator/contracts';
 import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime';
 import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
 import { OrchestratorWorker } from '@at-orchestrator/worker';
@@ -115,7 +115,7 @@ export async function startWorker(config: OrchestratorConfig, level = 'warn'): P
 }
 
 /**
- * Every decision JetStream stored on orchestrated.decision for corr_ids with a prefix, read with an
+ * Every decision JetStream stored (on orchestrator.decided.decision) for corr_ids with a prefix, read with an
  * ordered consumer: what a downstream consumer of the stream sees.
  */
 export class DecisionLog {
@@ -137,7 +137,7 @@ export class DecisionLog {
     this.stopFn = () => void messages.close();
     void (async () => {
       for await (const m of messages) {
-        if (m.subject !== 'orchestrated.decision') continue;
+        if (m.subject !== STORED_DECISION_SUBJECT) continue;
         const d = m.json<Decision>();
         if (!d.corr_id.startsWith(this.prefix)) continue;
         const list = this.byCorr.get(d.corr_id) ?? [];

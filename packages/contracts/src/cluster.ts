@@ -12,7 +12,7 @@ import { z } from 'zod';
  * upgrades"). Raise it with any change that a process of the previous version could misread; a
  * change both sides tolerate (a new optional field) keeps it. ORCHESTRATOR_VERSION is not checked.
  */
-export const CLUSTER_PROTOCOL = 2;
+export const CLUSTER_PROTOCOL: number = 2;
 // Protocol 2: decisions are published on orchestrator.decided.* and republished by the decisions
 // stream (a worker of protocol 1 publishes on orchestrated.* itself), and the Redis keys a script uses
 // together share a hash tag by partition (Redis Cluster). Neither side may run beside the other.
@@ -33,11 +33,21 @@ export const ClusterSubjects = {
   forward: (workerId: string) => `orchestrator.fwd.${workerId}`,
 } as const;
 
+/**
+ * The cluster-wide keys: heartbeats and the worker index, the leader lease and epoch, the assignment
+ * table. They all carry ONE hash tag, `{cluster}`, on purpose: the scripts and transactions that use
+ * them together (the lease check before a table write, a heartbeat with its index entry) stay in one
+ * slot of a Redis Cluster (docs/cluster.md, "Key layout").
+ */
 export class ClusterKeys {
-  constructor(readonly prefix = 'orchestrator') {}
+  /** `<prefix>:{cluster}`: what every cluster-wide key starts with. */
+  readonly base: string;
+  constructor(readonly prefix = 'orchestrator') {
+    this.base = `${prefix}:{cluster}`;
+  }
   /** A worker's heartbeat (JSON WorkerHeartbeat), with a PX lease: it expires when the worker dies. */
   worker(workerId: string): string {
-    return `${this.prefix}:worker:${workerId}`;
+    return `${this.base}:worker:${workerId}`;
   }
   /**
    * The ids of workers that have heartbeated (a set, added to with every heartbeat). Membership reads
@@ -45,23 +55,23 @@ export class ClusterKeys {
    * done-marker per decision for an hour, and a SCAN over it grew with the decision rate.
    */
   workers(): string {
-    return `${this.prefix}:workers`;
+    return `${this.base}:workers`;
   }
   /** The coordinator leader lease: value = coordinator id, PX lease. */
   leader(): string {
-    return `${this.prefix}:leader`;
+    return `${this.base}:leader`;
   }
-  /** Incremented by every new leader: the leader's fencing token. */
+  /** Moved on by every new leader: the leader's fencing token. */
   leaderEpoch(): string {
-    return `${this.prefix}:leader:epoch`;
+    return `${this.base}:leader:epoch`;
   }
   /** Hash partition → JSON PartitionState: the assignment the leader maintains. */
   assignment(): string {
-    return `${this.prefix}:assignment`;
+    return `${this.base}:assignment`;
   }
   /** "1" while rebalancing is paused by an operator. */
   paused(): string {
-    return `${this.prefix}:paused`;
+    return `${this.base}:paused`;
   }
 }
 

@@ -5,7 +5,8 @@ export { createLogger, memoryLogger, type Logger, type LoggerOptions } from './l
 export { Counter, Gauge, Histogram, Registry, createRegistry } from './metrics.js';
 export { NatsLink, type NatsConnection } from './nats.js';
 export { NO_NATS_AUTH, natsConnectionSettings, redisConnectionSettings, type NatsAuthMethod, type NatsConnectionSettings, type RedisAccess, type RedisConnectionSettings } from '@at-orchestrator/connections';
-export { Redis, RedisLink, describeRedisTarget, stateRedisTarget, type RedisTarget } from './redis.js';
+export { Cluster, Redis, RedisLink, describeRedisTarget, stateRedisTarget, type RedisClient, type RedisTarget } from './redis.js';
 export { SAFE_MAXMEMORY_POLICY, assertNoEviction, readMaxmemoryPolicy } from './redis-eviction.js';
 export { ShutdownSequence } from './shutdown.js';
-export { ensureJetStreamTopology, subjectCovers } from './streams.js';
+export { ensureJetStreamTopology } from './streams.js';
+export { decisionStreamConfig, decisionStreamLayout, migrateDecisionStream, type DecisionStreamLayout, type MigrationOptions, type MigrationResult } from './decision-stream.js';

@@ -9,16 +9,24 @@ import {
   jetstreamManager,
   type JetStreamManager,
   type StreamConfig,
+  type StreamInfo,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import {
   DLQ_SUBJECT,
-  ORCHESTRATED_SUBJECTS,
   OrchestratorError,
   SIGNAL_SUBJECTS,
   type OrchestratorConfig,
 } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
+import { covers, decisionStreamConfig, decisionStreamLayout, decisionStreamLayoutError } from './decision-stream.js';
+
+type WantedStream = Partial<StreamConfig> & {
+  name: string;
+  subjects: string[];
+  /** Throws when an existing stream cannot serve (beyond covering the subjects). */
+  check?: (info: StreamInfo) => void;
+};
 
 function isNotFound(err: unknown): boolean {
   return (
@@ -32,11 +40,12 @@ function isNotFound(err: unknown): boolean {
  * leaves its configuration alone (an operator's stream is never clobbered). Resolves with the
  * stream's replicas.
  */
-async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig> & { name: string; subjects: string[] }, log: Logger): Promise<number> {
+async function ensureStream(jsm: JetStreamManager, { check, ...wanted }: WantedStream, log: Logger): Promise<number> {
   try {
     const info = await jsm.streams.info(wanted.name);
-    const covers = wanted.subjects.every((s) => info.config.subjects?.some((have) => subjectCovers(have, s)));
-    if (!covers) {
+    check?.(info);
+    const coversAll = wanted.subjects.every((s) => info.config.subjects?.some((have) => covers(have, s)));
+    if (!coversAll) {
       throw new OrchestratorError(
         'CONFIG_INVALID',
         `JetStream stream ${wanted.name} exists with subjects [${(info.config.subjects ?? []).join(', ')}], which do not cover ${wanted.subjects.join(', ')}; fix the stream or choose another name`,
@@ -79,27 +88,11 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
   }
 }
 
-/** Whether a stream subject (possibly with wildcards) covers the subject filter we need. */
-export function subjectCovers(have: string, need: string): boolean {
-  const h = have.split('.');
-  const n = need.split('.');
-  for (let i = 0; i < h.length; i++) {
-    const part = h[i];
-    if (part === '>') return n.length > i;
-    if (i >= n.length) return false;
-    if (part === '*') {
-      if (n[i] === '>') return false;
-      continue;
-    }
-    if (part !== n[i]) return false;
-  }
-  return h.length === n.length;
-}
-
 /**
  * The streams and the shared ingest consumer the orchestrator needs: the signals stream
- * (NATS_STREAM on signals.enriched.>), the decisions stream (orchestrated.>, with the duplicate
- * window that makes Nats-Msg-Id = corr_id one decision), the DLQ stream, and the durable pull consumer.
+ * (NATS_STREAM on signals.enriched.>), the decisions stream (orchestrator.decided.>, with the duplicate
+ * window that makes Nats-Msg-Id = corr_id one decision, republished onto orchestrated.>), the DLQ
+ * stream, and the durable pull consumer.
  */
 export async function ensureJetStreamTopology(nc: NatsConnection, config: OrchestratorConfig, log: Logger): Promise<void> {
   const jsm = await jetstreamManager(nc);
@@ -114,11 +107,13 @@ export async function ensureJetStreamTopology(nc: NatsConnection, config: Orches
   await ensureStream(
     jsm,
     {
-      name: config.nats.decisionStream,
-      subjects: [ORCHESTRATED_SUBJECTS],
-      duplicate_window: nanos(config.nats.decisionDedupWindowMs),
-      max_age: nanos(7 * 24 * 3600 * 1000),
+      ...decisionStreamConfig(config),
       ...limits,
+      // Stores orchestrator.decided.* and republishes onto orchestrated.*: a stream of the older layout
+      // (it stored orchestrated.* itself) is refused with the migration to run (docs/delivery.md).
+      check: (info) => {
+        if (decisionStreamLayout(info) !== 'current') throw decisionStreamLayoutError(config.nats.decisionStream, info);
+      },
     },
     log,
   );

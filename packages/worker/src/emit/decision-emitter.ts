@@ -1,6 +1,6 @@
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { Lock } from 'redlock';
-import { DECISION_SUBJECT, channelSubject } from '@at-orchestrator/contracts';
+import { STORED_DECISION_SUBJECT, storedChannelSubject } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
 import type { CorrelationStore } from '../state/correlation-store.js';
 import type { CorrelationLock } from './correlation-lock.js';
@@ -249,9 +249,9 @@ export class DecisionEmitter {
     const data = encodeDecision(job);
     const { js } = this.deps;
     const corrId = job.corr.corrId;
-    const sends = [js.publish(DECISION_SUBJECT, data, { msgID: corrId }).then((ack) => this.checkAck(ack, 'decision', corrId))];
+    const sends = [js.publish(STORED_DECISION_SUBJECT, data, { msgID: corrId }).then((ack) => this.checkAck(ack, 'decision', corrId))];
     for (const channel of job.decision.channels) {
-      sends.push(js.publish(channelSubject(channel), data, { msgID: channelMsgId(corrId, channel) }).then((ack) => this.checkAck(ack, 'channel', corrId)));
+      sends.push(js.publish(storedChannelSubject(channel), data, { msgID: channelMsgId(corrId, channel) }).then((ack) => this.checkAck(ack, 'channel', corrId)));
     }
     await Promise.all(sends);
   }

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
 import { DiscardPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { DECISION_SUBJECT, RedisKeys, channelSubject, type Decision } from '@at-orchestrator/contracts';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { DECISION_REPUBLISH, DECISION_SUBJECT, RedisKeys, STORED_DECISION_SUBJECT, STORED_DECISION_SUBJECTS, channelSubject, storedChannelSubject, type Decision } from '@at-orchestrator/contracts';
 import { Registry, memoryLogger } from '@at-orchestrator/runtime';
 import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { CorrelationStore } from '../state/correlation-store.js';
@@ -12,7 +12,9 @@ import type { DecisionJob } from './decision-builder.js';
 
 // The emit path against a real JetStream: a "duplicate" PubAck is checked and counted, never taken
 // blindly; a decision the stream refuses is retried with a growing delay, shown by a gauge and a log
-// line while stuck, and published once when the stream takes it again (docs/security.md).
+// line while stuck, and published once when the stream takes it again (docs/security.md). A core
+// subscriber of orchestrated.* receives only what the stream stored, through its RePublish: a decision
+// published again after a takeover reaches it once (docs/delivery.md).
 
 const STREAM = 'decisions-test';
 const keys = new RedisKeys('pub');
@@ -43,7 +45,14 @@ beforeEach(async () => {
   await redis.flushall();
   await redis.set(keys.epoch(1), '4');
   // As the worker creates it: a duplicate window, a size limit and discard new (a full stream refuses).
-  await jsm.streams.add({ name: STREAM, subjects: ['orchestrated.>'], duplicate_window: 60_000_000_000, max_bytes: 1024 * 1024, discard: DiscardPolicy.New });
+  await jsm.streams.add({
+    name: STREAM,
+    subjects: [STORED_DECISION_SUBJECTS],
+    republish: { ...DECISION_REPUBLISH },
+    duplicate_window: 60_000_000_000,
+    max_bytes: 1024 * 1024,
+    discard: DiscardPolicy.New,
+  });
 });
 afterEach(async () => {
   vi.restoreAllMocks();
@@ -63,7 +72,7 @@ function setup(retry: { retryDelayMs?: number; maxRetryDelayMs?: number } = {}) 
   const attempts: number[] = [];
   const timed = {
     publish: (subject: string, data: Uint8Array, opts?: Parameters<JetStreamClient['publish']>[2]) => {
-      if (subject === DECISION_SUBJECT) attempts.push(performance.now());
+      if (subject === STORED_DECISION_SUBJECT) attempts.push(performance.now());
       return js.publish(subject, data, opts);
     },
   } as unknown as JetStreamClient;
@@ -95,15 +104,39 @@ async function stored(subject: string): Promise<Array<{ id: string | undefined; 
   return out;
 }
 
+/** A plain core subscription of orchestrated.>: what the execution layer sees (subject, Nats-Msg-Id). */
+async function coreSubscriber(): Promise<{ seen: Array<[string, string | undefined]>; stop: () => void }> {
+  const seen: Array<[string, string | undefined]> = [];
+  const sub = nc.subscribe('orchestrated.>', { callback: (_err, m: Msg) => {
+      seen.push([m.subject, m.headers?.get('Nats-Msg-Id')]);
+    },
+  });
+  await nc.flush();
+  return { seen, stop: () => sub.unsubscribe() };
+}
+
 describe('duplicate PubAck', () => {
   it('a decision (and its channel copy) JetStream already holds is marked published and counted per kind, not stored again', async () => {
     // A previous owner published them and died before marking the correlation published.
-    await js.publish(DECISION_SUBJECT, enc.encode('{"corr_id":"dup-1","by":"previous owner"}'), { msgID: 'dup-1' });
-    await js.publish(channelSubject('ops'), enc.encode('{"corr_id":"dup-1","by":"previous owner"}'), { msgID: channelMsgId('dup-1', 'ops') });
+    const core = await coreSubscriber();
+    await js.publish(STORED_DECISION_SUBJECT, enc.encode('{"corr_id":"dup-1","by":"previous owner"}'), { msgID: 'dup-1' });
+    await js.publish(storedChannelSubject('ops'), enc.encode('{"corr_id":"dup-1","by":"previous owner"}'), { msgID: channelMsgId('dup-1', 'ops') });
     const { emitter, metrics, closed } = setup();
 
     await emitter.emit([job('dup-1', ['ops']), job('fresh-1', ['ops'])]);
     await emitter.idle(); // the marks are written together, a few ms after the publish
+    // The stream republishes in the order it stores: once a later message is seen, every earlier one was.
+    await js.publish(STORED_DECISION_SUBJECT, enc.encode('{"corr_id":"last"}'), { msgID: 'last' });
+    await vi.waitFor(() => expect(core.seen.at(-1)).toEqual([DECISION_SUBJECT, 'last']), { timeout: 5_000, interval: 10 });
+    core.stop();
+    // The core subscriber saw each decision and each channel copy once, as the stream stored it.
+    expect(core.seen).toEqual([
+      [DECISION_SUBJECT, 'dup-1'],
+      [channelSubject('ops'), channelMsgId('dup-1', 'ops')],
+      [DECISION_SUBJECT, 'fresh-1'],
+      [channelSubject('ops'), channelMsgId('fresh-1', 'ops')],
+      [DECISION_SUBJECT, 'last'],
+    ]);
 
     expect(closed).toEqual([
       { corrId: 'dup-1', outcome: 'published' },
@@ -113,11 +146,12 @@ describe('duplicate PubAck', () => {
     expect(await counter(metrics, { kind: 'decision' })).toBe(1);
     expect(await counter(metrics, { kind: 'channel' })).toBe(1);
     // What the stream holds for dup-1 is the first copy, once; fresh-1 is stored once as usual.
-    expect((await stored(DECISION_SUBJECT)).map((m) => [m.id, m.body.includes('previous owner')])).toEqual([
+    expect((await stored(STORED_DECISION_SUBJECT)).map((m) => [m.id, m.body.includes('previous owner')])).toEqual([
       ['dup-1', true],
       ['fresh-1', false],
+      ['last', false],
     ]);
-    expect((await stored(channelSubject('ops'))).map((m) => m.id)).toEqual([channelMsgId('dup-1', 'ops'), channelMsgId('fresh-1', 'ops')]);
+    expect((await stored(storedChannelSubject('ops'))).map((m) => m.id)).toEqual([channelMsgId('dup-1', 'ops'), channelMsgId('fresh-1', 'ops')]);
     expect(emitter.unpublishedCount).toBe(0);
   });
 });
@@ -156,7 +190,7 @@ describe('publish retry', () => {
     expect(closed).toEqual([{ corrId: 'stuck-1', outcome: 'published' }]);
     expect(await gauge()).toBe(0);
     expect(emitter.unpublishedCount).toBe(0);
-    expect((await stored(DECISION_SUBJECT)).map((m) => m.id)).toEqual(['stuck-1']);
+    expect((await stored(STORED_DECISION_SUBJECT)).map((m) => m.id)).toEqual(['stuck-1']);
     expect(await redis.get(keys.done('stuck-1'))).toBe('published|momentum,risk');
     expect(lines.some((l) => l.includes('decision publishes succeed again'))).toBe(true);
     expect((await metrics.publishFailures.get()).values[0]?.value).toBe(attempts.length - 1);
