@@ -209,7 +209,7 @@ describe('operator CLI', () => {
     const badPartition = await cli(['move', '999', 'w2']);
     expect(badPartition).toEqual({ code: 3, stdout: '', stderr: `at-orchestrator move: no such partition 999: partitions are 0 to ${P - 1} (NO_SUCH_PARTITION)\n` });
     const badWorker = await cli(['drain', 'ghost']);
-    expect(badWorker).toEqual({ code: 3, stdout: '', stderr: `at-orchestrator drain: no such worker "ghost": no live heartbeat at ${PREFIX}:worker:ghost (NO_SUCH_WORKER)\n` });
+    expect(badWorker).toEqual({ code: 3, stdout: '', stderr: `at-orchestrator drain: no such worker "ghost": no live heartbeat at ${keys.worker('ghost')} (NO_SUCH_WORKER)\n` });
     const badWorkerJson = await cli(['move', '1', 'ghost', '--json']);
     expect(badWorkerJson.code).toBe(3);
     expect(JSON.parse(badWorkerJson.stdout)).toMatchObject({ error: { code: 'NO_SUCH_WORKER' } });

@@ -49,7 +49,7 @@ it(`${OPEN} open correlations of a dead owner's partitions against MAX_OPEN_CORR
 
   // Open in Redis under A's partitions, as A stored them: one in five complete (ready at once), the rest
   // waiting for risk with their deadline passed (decided at the deadline as soon as loaded).
-  const keys = new RedisKeys(PREFIX);
+  const keys = new RedisKeys(PREFIX, P);
   const corrIds: string[] = [];
   for (let i = 0; corrIds.length < OPEN; i++) if (ofA.has(partitionOf(`pg-${i}`, P))) corrIds.push(`pg-${i}`);
   const write = redis.pipeline();
@@ -93,7 +93,7 @@ it(`${OPEN} open correlations of a dead owner's partitions against MAX_OPEN_CORR
 
 it(`a worker starting over ${OPEN} open correlations in Redis (self-owned: it takes every partition at start) loads them page by page under MAX_OPEN_CORRELATIONS=${CAP}`, async () => {
   const prefix = 'pgs';
-  const keys = new RedisKeys(prefix);
+  const keys = new RedisKeys(prefix, P);
   const corrIds = Array.from({ length: OPEN }, (_, i) => `pgs-${i}`);
   const write = redis.pipeline();
   corrIds.forEach((corrId, i) => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { signalSubject } from '@at-orchestrator/contracts';
+import { RedisKeys, signalSubject } from '@at-orchestrator/contracts';
 import { CLEAN_MIX, SimulatedAgents, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
 import { DecisionLog, Stack, WorkerProcess } from './helpers/stack.js';
 
@@ -131,7 +131,8 @@ describe('at-orchestrator worker as a process', () => {
     // Stored (and acked) before the stop: the worker says so at debug level only, so wait on Redis itself.
     const { Redis } = await import('ioredis');
     const redis = new Redis(stack.redis.url);
-    const stored = async (): Promise<boolean> => (await redis.exists('resume:signals:resume-1', 'resume:signals:resume-2')) === 2;
+    const keys = new RedisKeys('resume');
+    const stored = async (): Promise<boolean> => (await redis.exists(keys.signals('resume-1'), keys.signals('resume-2'))) === 2;
     while (!(await stored())) await new Promise((r) => setImmediate(r));
     wp.kill('SIGTERM');
     expect(await wp.exited()).toBe(0);

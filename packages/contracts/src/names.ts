@@ -29,33 +29,64 @@ export const DECISION_REPUBLISH = { src: STORED_DECISION_SUBJECTS, dest: ORCHEST
 export const DLQ_SUBJECT = 'orchestrator.dlq';
 
 /** Redis keys. All start with the key prefix so that one Redis can hold several clusters. */
+/**
+ * The state keys (docs/cluster.md, "Key layout"). Every key of a correlation or a partition carries the
+ * hash tag of its partition, `{p<n>}`, so that the keys a script uses together hash to one slot and
+ * Redis Cluster can shard them by partition: `<prefix>:{p17}:signals:<corr_id>`. A correlation's
+ * partition is partitionOf(corr_id, partitions): build RedisKeys with the cluster's PARTITIONS.
+ */
 export class RedisKeys {
-  constructor(readonly prefix = 'orchestrator') {}
-  /** Hash agent → original signal JSON, TTL STATE_TTL_SECONDS (the seed's key). */
+  constructor(
+    readonly prefix = 'orchestrator',
+    readonly partitions = DEFAULT_PARTITIONS,
+  ) {}
+  /** `<prefix>:{p<partition>}`: what every key of the partition starts with (one hash slot). */
+  slot(partition: number): string {
+    return `${this.prefix}:{p${partition}}`;
+  }
+  /** The partition of a correlation (its keys' hash tag). */
+  partitionOf(corrId: string): number {
+    return partitionOf(corrId, this.partitions);
+  }
+  /** Hash agent → original signal JSON, TTL STATE_TTL_SECONDS. */
   signals(corrId: string): string {
-    return `${this.prefix}:signals:${corrId}`;
+    return `${this.slot(this.partitionOf(corrId))}:signals:${corrId}`;
   }
   /** Done-marker: set once when a correlation is decided, TTL IDEMPOTENCY_TTL_SEC. */
   done(corrId: string): string {
-    return `${this.prefix}:done:${corrId}`;
+    return `${this.slot(this.partitionOf(corrId))}:done:${corrId}`;
   }
   /** Agents that reported after the decision, TTL IDEMPOTENCY_TTL_SEC. */
   late(corrId: string): string {
-    return `${this.prefix}:late:${corrId}`;
+    return `${this.slot(this.partitionOf(corrId))}:late:${corrId}`;
   }
-  /** Redlock resource guarding a correlation while it is decided. */
+  /**
+   * Redlock resource guarding a correlation while it is decided. It lives on the REDLOCK_URLS
+   * masters, never in the state Redis, and no script uses it with another key: no hash tag.
+   */
   lock(corrId: string): string {
     return `${this.prefix}:lock:${corrId}`;
   }
   /** Sorted set of open correlations of a partition, scored by their decision deadline (ms). */
   open(partition: number): string {
-    return `${this.prefix}:open:${partition}`;
+    return `${this.slot(partition)}:open`;
   }
-  /** The partition's owner epoch (fencing token), incremented on every change of owner. */
+  /** The partition's owner epoch (fencing token), moved on at every change of owner. */
   epoch(partition: number): string {
-    return `${this.prefix}:epoch:${partition}`;
+    return `${this.slot(partition)}:epoch`;
+  }
+  /**
+   * The newest leader epoch that has touched the partition (Redis Cluster only): a partition's epoch
+   * moves on only under a leader epoch at least this one, and a new leader raises it in every
+   * partition before its first commit (docs/cluster.md, "Fencing per slot").
+   */
+  leaderEpoch(partition: number): string {
+    return `${this.slot(partition)}:leader-epoch`;
   }
 }
+
+/** PARTITIONS' default (config-env.ts): what a RedisKeys built without a partition count assumes. */
+export const DEFAULT_PARTITIONS = 64;
 
 /**
  * The partition of a correlation: FNV-1a (32 bit) of the UTF-8 bytes of corr_id, modulo the

@@ -103,7 +103,7 @@ export class Coordinator implements HealthSource {
     this.sealer = new ControlSealer(clusterSecrets, this.id);
     this.operatorVerifier = new ControlVerifier(operatorToken === undefined ? [] : [operatorToken]);
     this.log = options.log.child({ coordinator_id: this.id });
-    this.keys = new CoordinatorKeys(options.config.redis.keyPrefix);
+    this.keys = new CoordinatorKeys(options.config.redis.keyPrefix, options.config.partitions);
     this.registry = options.registry ?? createRegistry({ service: options.config.serviceName, role: 'coordinator', instance: this.id });
     this.metrics = new CoordinatorMetrics(this.registry);
     this.refusals = new ControlRefusals(this.registry, this.log);

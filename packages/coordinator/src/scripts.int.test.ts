@@ -234,7 +234,7 @@ describe('membership (readHeartbeats)', () => {
   it('never scans the keyspace: its cost does not grow with the done-markers beside it', async () => {
     const membership = new Membership(redis, keys, memoryLogger().log);
     const filler = redis.pipeline();
-    for (let i = 0; i < 20_000; i++) filler.set(`${keys.prefix}:done:c${i}`, 'published|risk', 'EX', 600);
+    for (let i = 0; i < 20_000; i++) filler.set(keys.state.done(`c${i}`), 'published|risk', 'EX', 600);
     await filler.exec();
     await beat('w1');
     await redis.config('RESETSTAT');
