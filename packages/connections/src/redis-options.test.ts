@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisConnectionSettings, redisSentinelSettings, type RedisAccess } from './redis-options.js';
+import { redisClusterSettings, redisConnectionSettings, redisSentinelSettings, type RedisAccess } from './redis-options.js';
 
 const CERT = `-----BEGIN CERTIFICATE-----
 MIIBfDCCASGgAwIBAgIUDAKOc1j7J7NYU+Dwmyh8jmF+6e8wCgYIKoZIzj0EAwIw
@@ -94,5 +94,21 @@ describe('redis sentinel settings', () => {
 
   it('a missing TLS file is a ConfigError naming the variable', () => {
     expect(() => redisSentinelSettings(sentinel, { ...none, tls: { ...none.tls, caFile: join(dir, 'absent.pem') } })).toThrow(/^REDIS_TLS_CA_FILE=".*absent.pem" cannot be read/);
+  });
+});
+
+describe('redis cluster settings', () => {
+  const cluster = { nodes: [{ host: 'r0', port: 7000 }, { host: 'r1', port: 7001 }] };
+
+  it('the nodes, and the ACL user and password for every node', () => {
+    expect(redisClusterSettings(cluster, undefined)).toEqual({ nodes: cluster.nodes, node: {} });
+    expect(redisClusterSettings(cluster, { ...none, username: 'orch', password: 'pw' })).toEqual({ nodes: cluster.nodes, node: { username: 'orch', password: 'pw' } });
+  });
+
+  it('TLS files mean TLS to every node (read again at every connect); a missing one is a ConfigError naming the variable', () => {
+    const caFile = file('cluster-ca.pem', CERT);
+    expect(String(Object.assign({}, redisClusterSettings(cluster, { ...none, tls: { ...none.tls, caFile } }).node.tls).ca)).toBe(CERT);
+    expect(redisClusterSettings(cluster, none).node.tls).toBeUndefined();
+    expect(() => redisClusterSettings(cluster, { ...none, tls: { ...none.tls, caFile: join(dir, 'absent.pem') } })).toThrow(/^REDIS_TLS_CA_FILE=".*absent.pem" cannot be read/);
   });
 });

@@ -1,5 +1,5 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import { ConfigError, type RedisSentinel, type TlsFiles } from '@at-orchestrator/contracts';
+import { ConfigError, type RedisClusterNodes, type RedisSentinel, type TlsFiles } from '@at-orchestrator/contracts';
 import { checkCredentialFile, readCredentialFile } from './credential-files.js';
 
 /**
@@ -80,6 +80,29 @@ export function redisSentinelSettings(sentinel: RedisSentinel, access: RedisAcce
   const { caFile, certFile, keyFile } = access.tls;
   if (caFile !== undefined || certFile !== undefined || keyFile !== undefined) settings.tls = tlsOptions(access.tls);
   return settings;
+}
+
+/** ioredis options for a Redis Cluster (besides the common ones RedisLink adds). */
+export interface RedisClusterSettings {
+  readonly nodes: Array<{ host: string; port: number }>;
+  /** What every node connection gets: the ACL user and password, TLS when a REDIS_TLS_* file is set. */
+  readonly node: { username?: string; password?: string; tls?: TlsConnectionOptions };
+}
+
+/**
+ * The ioredis options to reach a Redis Cluster through REDIS_CLUSTER_NODES: REDIS_USERNAME /
+ * REDIS_PASSWORD and the TLS files apply to every node (TLS is on when a REDIS_TLS_* file is set, there
+ * being no rediss:// to say so).
+ */
+export function redisClusterSettings(cluster: RedisClusterNodes, access: RedisAccess | undefined): RedisClusterSettings {
+  const node: { username?: string; password?: string; tls?: TlsConnectionOptions } = {};
+  if (access !== undefined) {
+    if (access.username !== undefined) node.username = access.username;
+    if (access.password !== undefined) node.password = access.password;
+    const { caFile, certFile, keyFile } = access.tls;
+    if (caFile !== undefined || certFile !== undefined || keyFile !== undefined) node.tls = tlsOptions(access.tls);
+  }
+  return { nodes: cluster.nodes.map(({ host, port }) => ({ host, port })), node };
 }
 
 /** Checks the TLS files named (a ConfigError naming the variable). */

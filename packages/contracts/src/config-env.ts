@@ -95,7 +95,7 @@ const agentList = z
 /** host:port, the host a name, an IPv4 address or an [IPv6] address. */
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):(\d{1,5})$/;
 
-/** Comma-separated host:port (Sentinels), or empty. */
+/** Comma-separated host:port (Sentinels, Redis Cluster nodes), or empty. */
 const hostPortList = z
   .string()
   .trim()
@@ -146,6 +146,7 @@ export const EnvSchema = z.object({
   REDIS_SENTINELS: hostPortList,
   REDIS_SENTINEL_MASTER: z.union([z.literal(''), z.string().trim().regex(/^[A-Za-z0-9._-]{1,128}$/, 'the name Sentinel monitors the primary under: letters, digits, ".", "_" or "-"')]),
   REDIS_SENTINEL_PASSWORD: z.string(),
+  REDIS_CLUSTER_NODES: hostPortList,
   REDIS_KEY_PREFIX: name,
   REDLOCK_URLS: z.union([z.literal(''), urlList(['redis', 'rediss'])]).transform((v) => (v === '' ? [] : v)),
   ORCHESTRATOR_TYPE: z.enum(['simple', 'workflow', 'ml'], { error: 'one of simple, workflow, ml' }),
@@ -221,6 +222,8 @@ export const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   REDIS_SENTINELS: '',
   REDIS_SENTINEL_MASTER: '',
   REDIS_SENTINEL_PASSWORD: '',
+  // Or a Redis Cluster: some of its nodes (host:port), instead of REDIS_URL.
+  REDIS_CLUSTER_NODES: '',
   REDIS_KEY_PREFIX: 'orchestrator',
   REDLOCK_URLS: '',
   ORCHESTRATOR_TYPE: 'simple',

@@ -91,6 +91,26 @@ describe('loadConfig', () => {
       expect(() => loadConfig(env)).toThrow(message);
     });
 
+    it.each([
+      ['r0:7000', [{ host: 'r0', port: 7000 }]],
+      ['10.0.0.1:7000, redis-1.redis.svc:7001,[::1]:7002', [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-1.redis.svc', port: 7001 }, { host: '::1', port: 7002 }]],
+    ])('REDIS_CLUSTER_NODES=%s → a Redis Cluster through those nodes, no URL, no Sentinel', (nodes, want) => {
+      const c = loadConfig({ REDIS_CLUSTER_NODES: nodes, REDIS_USERNAME: 'orch', REDIS_PASSWORD: 'data-pw' });
+      expect(c.redis).toMatchObject({ url: undefined, sentinel: undefined, cluster: { nodes: want }, username: 'orch', password: 'data-pw' });
+      expect(Object.isFrozen(c.redis.cluster)).toBe(true);
+      expect(loadConfig({}).redis.cluster).toBeUndefined();
+    });
+
+    it.each([
+      [{ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r0:7000' }, 'REDIS_URL and REDIS_CLUSTER_NODES are both set: expected one way to reach Redis'],
+      [{ REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_CLUSTER_NODES: 'r0:7000' }, 'REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set: expected one way to reach Redis'],
+      [{ REDIS_CLUSTER_NODES: 'r0' }, 'REDIS_CLUSTER_NODES="r0" is not valid: expected host:port pairs, comma separated'],
+      [{ REDIS_CLUSTER_NODES: 'redis://r0:7000' }, 'REDIS_CLUSTER_NODES="redis://r0:7000" is not valid'],
+    ])('%o → a ConfigError naming the variables (Redis Cluster)', (env, message) => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(message);
+    });
+
     it('never echoes the Sentinel password', () => {
       expect(() => loadConfig({ REDIS_SENTINEL_PASSWORD: 's3cret-sentinel' })).not.toThrow(/s3cret/);
     });

@@ -23,6 +23,11 @@ export interface RedisSentinel {
   readonly password: string | undefined;
 }
 
+/** A Redis Cluster: nodes to start from (the client learns the others and the slot map from them). */
+export interface RedisClusterNodes {
+  readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+}
+
 export interface NatsAuth {
   readonly user: string | undefined;
   readonly password: string | undefined;
@@ -56,10 +61,12 @@ export interface OrchestratorConfig {
     readonly maxInFlight: number;
   };
   readonly redis: {
-    /** REDIS_URL; undefined when Sentinel names the primary (`sentinel`). Exactly one of them is set. */
+    /** REDIS_URL; undefined when Sentinel names the primary (`sentinel`) or a Redis Cluster is named (`cluster`). Exactly one of the three is set. */
     readonly url: string | undefined;
     /** REDIS_SENTINELS and REDIS_SENTINEL_MASTER, when set instead of REDIS_URL. */
     readonly sentinel: RedisSentinel | undefined;
+    /** REDIS_CLUSTER_NODES, when set instead of REDIS_URL: a Redis Cluster reached through these nodes. */
+    readonly cluster: RedisClusterNodes | undefined;
     readonly keyPrefix: string;
     readonly redlockUrls: readonly string[];
     /** ACL user and password for every Redis connection (state and Redlock); the URL's own win. */
@@ -166,7 +173,9 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected more than HEARTBEAT_INTERVAL_MS (${v.HEARTBEAT_INTERVAL_MS}), or a live worker's heartbeat would expire`,
     );
   }
-  const sentinel = readRedisSentinel(v, nonEmpty(env.REDIS_URL) !== undefined);
+  const urlSet = nonEmpty(env.REDIS_URL) !== undefined;
+  const sentinel = readRedisSentinel(v, urlSet);
+  const cluster = readRedisCluster(v, urlSet, sentinel !== undefined);
   const natsAuth = readNatsAuth(v);
   const redisTls = tlsFiles('REDIS', v.REDIS_TLS_CA_FILE, v.REDIS_TLS_CERT_FILE, v.REDIS_TLS_KEY_FILE);
   return Object.freeze({
@@ -189,8 +198,9 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
       streamReplicas: v.STREAM_REPLICAS,
     }),
     redis: Object.freeze({
-      url: sentinel === undefined ? v.REDIS_URL : undefined,
+      url: sentinel === undefined && cluster === undefined ? v.REDIS_URL : undefined,
       sentinel,
+      cluster,
       keyPrefix: v.REDIS_KEY_PREFIX,
       redlockUrls: Object.freeze(v.REDLOCK_URLS),
       username: optional(v.REDIS_USERNAME),
@@ -274,6 +284,22 @@ function readRedisSentinel(v: z.output<typeof EnvSchema>, urlSet: boolean): Redi
     throw new ConfigError('REDIS_SENTINEL_MASTER is not set: expected the name the Sentinels monitor the primary under (sentinel monitor <name> …) with REDIS_SENTINELS');
   }
   return Object.freeze({ sentinels: Object.freeze(sentinels.map((s) => Object.freeze({ ...s }))), masterName: master, password });
+}
+
+/**
+ * REDIS_CLUSTER_NODES, or nothing; refused beside REDIS_URL (given explicitly) or REDIS_SENTINELS.
+ * Credentials and TLS (REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS_*) apply to every node.
+ */
+function readRedisCluster(v: z.output<typeof EnvSchema>, urlSet: boolean, sentinelSet: boolean): RedisClusterNodes | undefined {
+  const nodes = v.REDIS_CLUSTER_NODES;
+  if (nodes.length === 0) return undefined;
+  if (urlSet) {
+    throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are both set: expected one way to reach Redis, REDIS_URL, REDIS_SENTINELS with REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES');
+  }
+  if (sentinelSet) {
+    throw new ConfigError('REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set: expected one way to reach Redis, REDIS_URL, REDIS_SENTINELS with REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES');
+  }
+  return Object.freeze({ nodes: Object.freeze(nodes.map((n) => Object.freeze({ ...n }))) });
 }
 
 function readNatsAuth(v: z.output<typeof EnvSchema>): NatsAuth {
