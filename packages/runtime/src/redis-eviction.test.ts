@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@at-orchestrator/contracts';
 import { assertNoEviction, readMaxmemoryPolicy } from './redis-eviction.js';
@@ -26,5 +26,14 @@ describe('maxmemory-policy check', () => {
       await expect(check).rejects.toBeInstanceOf(ConfigError);
       await expect(check).rejects.toThrow(new RegExp(`maxmemory-policy ${policy}, .*expected "maxmemory-policy noeviction"`));
     }
+  });
+
+  it('a Redis Cluster is checked master by master, and the refusal names the node', async () => {
+    const node = (port: number, policy: string) => Object.assign(fakeRedis(() => ['maxmemory-policy', policy]), { options: { host: '127.0.0.1', port } });
+    const cluster = (policies: string[]) => ({ isCluster: true, nodes: () => policies.map((p, i) => node(7000 + i, p)) }) as unknown as Cluster;
+    await expect(assertNoEviction(cluster(['noeviction', 'noeviction', 'noeviction']))).resolves.toBeUndefined();
+    await expect(assertNoEviction(cluster(['noeviction', 'allkeys-lru', 'noeviction']))).rejects.toThrow(
+      /^the Redis Cluster node 127\.0\.0\.1:7001 \(REDIS_CLUSTER_NODES\) has maxmemory-policy allkeys-lru/,
+    );
   });
 });

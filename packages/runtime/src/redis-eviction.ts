@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ConfigError } from '@at-orchestrator/contracts';
 
 /**
@@ -23,12 +23,19 @@ export async function readMaxmemoryPolicy(client: Redis): Promise<string> {
   return match[1]!;
 }
 
-/** Refuses an evicting policy with a ConfigError saying which policy to set. */
-export async function assertNoEviction(client: Redis, what = 'REDIS_URL'): Promise<void> {
-  const policy = await readMaxmemoryPolicy(client);
-  if (policy !== SAFE_MAXMEMORY_POLICY) {
-    throw new ConfigError(
-      `the Redis at ${what} has maxmemory-policy ${policy}, which can evict done-markers or partition epochs (decisions twice, fencing lost): expected "maxmemory-policy ${SAFE_MAXMEMORY_POLICY}" (CONFIG SET maxmemory-policy ${SAFE_MAXMEMORY_POLICY}, or in redis.conf)`,
-    );
+/**
+ * Refuses an evicting policy with a ConfigError saying which policy to set. A Redis Cluster is asked
+ * master by master (the ones it knows now): each holds its share of the partitions.
+ */
+export async function assertNoEviction(client: Redis | Cluster, what = 'REDIS_URL'): Promise<void> {
+  const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
+  for (const node of nodes) {
+    const policy = await readMaxmemoryPolicy(node);
+    if (policy !== SAFE_MAXMEMORY_POLICY) {
+      const where = client.isCluster ? `the Redis Cluster node ${node.options.host ?? '?'}:${node.options.port ?? '?'} (REDIS_CLUSTER_NODES)` : `the Redis at ${what}`;
+      throw new ConfigError(
+        `${where} has maxmemory-policy ${policy}, which can evict done-markers or partition epochs (decisions twice, fencing lost): expected "maxmemory-policy ${SAFE_MAXMEMORY_POLICY}" (CONFIG SET maxmemory-policy ${SAFE_MAXMEMORY_POLICY}, or in redis.conf)`,
+      );
+    }
   }
 }

@@ -1,23 +1,32 @@
-import { Redis, type RedisOptions } from 'ioredis';
-import { redactUrl, type OrchestratorConfig, type RedisSentinel } from '@at-orchestrator/contracts';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { redactUrl, type OrchestratorConfig, type RedisClusterNodes, type RedisSentinel } from '@at-orchestrator/contracts';
 import type { Logger } from './logger.js';
-import { redisConnectionSettings, redisSentinelSettings, type RedisAccess } from '@at-orchestrator/connections';
+import { redisClusterSettings, redisConnectionSettings, redisSentinelSettings, type RedisAccess } from '@at-orchestrator/connections';
 
-export { Redis } from 'ioredis';
+export { Cluster, Redis } from 'ioredis';
 
-/** Where a Redis connection goes: a redis:// or rediss:// URL, or the primary Sentinel names. */
-export type RedisTarget = string | RedisSentinel;
+/**
+ * The state Redis client: one Redis (a URL, or the primary Sentinel names) or a Redis Cluster. Code
+ * that must send a multi-key script per slot asks `client.isCluster`.
+ */
+export type RedisClient = Redis | Cluster;
 
-/** The state Redis of a configuration: REDIS_URL, or REDIS_SENTINELS + REDIS_SENTINEL_MASTER (exactly one is set). */
+/** Where a Redis connection goes: a redis:// or rediss:// URL, the primary Sentinel names, or a Redis Cluster. */
+export type RedisTarget = string | RedisSentinel | RedisClusterNodes;
+
+/** The state Redis of a configuration: REDIS_URL, REDIS_SENTINELS + REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES (exactly one is set). */
 export function stateRedisTarget(redis: OrchestratorConfig['redis']): RedisTarget {
   if (redis.sentinel !== undefined) return redis.sentinel;
-  if (redis.url === undefined) throw new Error('the configuration names no Redis: neither REDIS_URL nor REDIS_SENTINELS');
+  if (redis.cluster !== undefined) return redis.cluster;
+  if (redis.url === undefined) throw new Error('the configuration names no Redis: neither REDIS_URL, REDIS_SENTINELS nor REDIS_CLUSTER_NODES');
   return redis.url;
 }
 
-/** A target as logs may show it: the URL without credentials, or the Sentinels and the primary's name. */
+/** A target as logs may show it: the URL without credentials, the Sentinels and the primary's name, or the cluster nodes. */
 export function describeRedisTarget(target: RedisTarget): string {
-  return typeof target === 'string' ? redactUrl(target) : `sentinel ${target.masterName} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  if (typeof target === 'string') return redactUrl(target);
+  if ('nodes' in target) return `cluster via ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  return `sentinel ${target.masterName} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
 }
 
 /**
@@ -25,14 +34,16 @@ export function describeRedisTarget(target: RedisTarget): string {
  * (no offline queue, one attempt each), and reconnection backs off up to 2 s — the circuit is the
  * connection state, so a Redis outage costs no retry storm. `available` is what /health reports.
  */
-export class RedisLink {
-  readonly client: Redis;
+export class RedisLink<C extends RedisClient = RedisClient> {
+  /** A Redis for a URL or Sentinel, a Cluster for REDIS_CLUSTER_NODES (RedisLink<Redis> where only a URL can be given). */
+  readonly client: C;
   private readyNow = false;
   private closed = false;
   private readonly listeners = new Set<(up: boolean) => void>();
 
   /**
-   * `target`: a URL, or Sentinel (config.redis.sentinel; stateRedisTarget picks the state Redis's).
+   * `target`: a URL, Sentinel or a cluster (config.redis.sentinel / cluster; stateRedisTarget picks the
+   * state Redis's).
    * `access` (config.redis) adds the ACL user, password and TLS files; its files are checked here, so
    * a bad one throws ConfigError naming the variable. `variable` names the URL's variable in errors.
    */
@@ -48,19 +59,22 @@ export class RedisLink {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
       reconnectOnError: () => false,
     };
-    this.client =
+    this.client = (
       typeof target === 'string'
         ? new Redis(target, { ...redisConnectionSettings(target, options.access, options.variable), ...common })
-        : new Redis({
-            ...redisSentinelSettings(target, options.access),
-            ...common,
-            // Asked again at every reconnect: after a failover the Sentinels name the promoted replica.
-            // They are asked in turn, each reconnect round backing off up to 1 s.
-            sentinelRetryStrategy: (times) => Math.min(100 * times, 1_000),
-            // Drop the connection as soon as a Sentinel announces +switch-master, rather than wait for the
-            // old primary to fail: an old primary that is still up (partitioned) would refuse writes later.
-            failoverDetector: true,
-          });
+        : 'nodes' in target
+          ? clusterClient(target, options.access, common)
+          : new Redis({
+              ...redisSentinelSettings(target, options.access),
+              ...common,
+              // Asked again at every reconnect: after a failover the Sentinels name the promoted replica.
+              // They are asked in turn, each reconnect round backing off up to 1 s.
+              sentinelRetryStrategy: (times) => Math.min(100 * times, 1_000),
+              // Drop the connection as soon as a Sentinel announces +switch-master, rather than wait for the
+              // old primary to fail: an old primary that is still up (partitioned) would refuse writes later.
+              failoverDetector: true,
+            })
+    ) as C;
     this.client.on('ready', () => this.setReady(true));
     this.client.on('close', () => this.setReady(false));
     this.client.on('end', () => this.setReady(false));
@@ -114,4 +128,30 @@ export class RedisLink {
     else if (!this.closed) this.log.warn('redis unavailable: deciding from memory (degraded)');
     for (const l of this.listeners) l(up);
   }
+}
+
+/**
+ * A Redis Cluster client with the same degraded-operation settings: no offline queue (a command for a
+ * slot whose master is down fails at once), node connections with the common timeouts, reconnection of
+ * the whole cluster backing off up to 2 s. A command that meets a failover (connection closed, CLUSTERDOWN,
+ * TRYAGAIN, MOVED) is retried by ioredis on the slot map it refreshes, at most 16 redirections 100 ms
+ * apart: bounded, and long enough for a replica promoted after a short cluster-node-timeout.
+ */
+function clusterClient(target: RedisClusterNodes, access: RedisAccess | undefined, common: RedisOptions): Cluster {
+  const settings = redisClusterSettings(target, access);
+  const { retryStrategy: _unused, enableOfflineQueue: _queue, lazyConnect: _lazy, enableAutoPipelining, ...node } = common;
+  return new Cluster(settings.nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining,
+    scaleReads: 'master',
+    clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+    maxRedirections: 16,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 1_000,
+    slotsRefreshInterval: 2_000,
+    redisOptions: { ...node, ...settings.node },
+  });
 }

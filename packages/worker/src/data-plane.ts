@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { RedisKeys, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { ControlRefusals, type Logger, type NatsLink, type RedisLink, type Registry } from '@at-orchestrator/runtime';
+import { ControlRefusals, type Logger, type NatsLink, type Redis, type RedisLink, type Registry } from '@at-orchestrator/runtime';
 import type { AssignmentView } from './cluster/assignment-view.js';
 import { ForwardLanes } from './cluster/forward-lanes.js';
 import { SignalForwarder } from './cluster/forwarder.js';
@@ -53,7 +53,7 @@ export interface DataPlaneDeps {
   nats: NatsLink;
   redis: RedisLink;
   /** Independent masters for the correlation lock (REDLOCK_URLS); none: no lock (the epoch fence decides). */
-  redlock: RedisLink[];
+  redlock: Array<RedisLink<Redis>>;
   ownership: 'coordinated' | 'self';
   /** Whether the worker takes new work (false while starting and draining). */
   running: () => boolean;
@@ -69,7 +69,7 @@ export interface DataPlaneDeps {
 export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
   const { config, log, metrics, correlations, view, running } = d;
   const js = jetstream(d.nats.nc);
-  const keys = new RedisKeys(config.redis.keyPrefix);
+  const keys = new RedisKeys(config.redis.keyPrefix, config.partitions);
   const redisClient = d.redis.client;
   const store = new CorrelationStore(redisClient, keys, { stateSec: config.stateTtlSec, idempotencySec: config.idempotencyTtlSec });
   // The epoch fence in the claim keeps a decision single; a lock adds no safety to it

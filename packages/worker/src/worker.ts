@@ -1,5 +1,5 @@
 import { ClusterKeys, ConfigError, type OrchestratorConfig } from '@at-orchestrator/contracts';
-import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, stateRedisTarget, type HealthReport, type HttpRoute, type Logger, type Registry } from '@at-orchestrator/runtime';
+import { HealthServer, NatsLink, RedisLink, createRegistry, ensureJetStreamTopology, stateRedisTarget, type HealthReport, type HttpRoute, type Logger, type Redis, type Registry } from '@at-orchestrator/runtime';
 import { AssignmentView } from './cluster/assignment-view.js';
 import { heartbeatStats } from './cluster/heartbeat-stats.js';
 import { WorkerMembership } from './cluster/worker-membership.js';
@@ -78,7 +78,7 @@ export class OrchestratorWorker {
   private httpPort: number | undefined;
   private nats: NatsLink | undefined;
   private redis: RedisLink | undefined;
-  private redlockLinks: RedisLink[] = [];
+  private redlockLinks: Array<RedisLink<Redis>> = [];
   private plane: DataPlane | undefined;
   private membership: WorkerMembership | undefined;
   private consumer: SignalConsumer | undefined;
@@ -207,7 +207,7 @@ export class OrchestratorWorker {
     this.redis = new RedisLink(stateRedisTarget(config.redis), log, { name, access: config.redis });
     // REDLOCK_URLS names independent masters for the correlation lock; by default the state Redis.
     this.redlockLinks = config.redis.redlockUrls.map(
-      (url, i) => new RedisLink(url, log, { name: `${name}:redlock${i}`, access: config.redis, variable: 'REDLOCK_URLS' }),
+      (url, i) => new RedisLink<Redis>(url, log, { name: `${name}:redlock${i}`, access: config.redis, variable: 'REDLOCK_URLS' }),
     );
     await Promise.all(this.redlockLinks.map((l) => l.start()));
     const plane = (this.plane = assembleDataPlane({

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { CoordinatorPresence, ORCHESTRATOR_VERSION } from '@at-orchestrator/contracts';
+import type { RedisClient } from '@at-orchestrator/runtime';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
 import type { ConsoleCoordinator } from './console-data.js';
 
@@ -11,7 +11,7 @@ export class CoordinatorPresenceBoard {
   private readonly startedAt = new Date().toISOString();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: CoordinatorKeys,
     private readonly id: string,
     private readonly leaseMs: number,

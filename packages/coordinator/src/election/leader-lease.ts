@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
+import type { RedisClient } from '@at-orchestrator/runtime';
 import { defineScripts, type CoordinatorScripts } from '../scripts.js';
 
 export type AcquireResult = { acquired: true; epoch: number } | { acquired: false; holder: string };
@@ -14,7 +14,7 @@ export class LeaderLease {
   private readonly scripts: CoordinatorScripts;
 
   constructor(
-    client: Redis,
+    client: RedisClient,
     private readonly keys: CoordinatorKeys,
     private readonly id: string,
     private readonly leaseMs: number,

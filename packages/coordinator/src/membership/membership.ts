@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { CLUSTER_PROTOCOL, WorkerHeartbeat } from '@at-orchestrator/contracts';
-import type { Logger } from '@at-orchestrator/runtime';
+import type { Logger, RedisClient } from '@at-orchestrator/runtime';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
 import { defineScripts, type CoordinatorScripts } from '../scripts.js';
 import { protocolRefusal, type ProtocolRefusal } from './protocol.js';
@@ -36,7 +35,7 @@ export class Membership {
   private readonly reported = new Map<string, number | null>();
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly keys: CoordinatorKeys,
     private readonly log: Logger,
     private readonly options: MembershipOptions = {},

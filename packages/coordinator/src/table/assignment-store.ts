@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { OrchestratorError, PartitionState, type AssignmentTable } from '@at-orchestrator/contracts';
-import type { Logger } from '@at-orchestrator/runtime';
+import type { Logger, RedisClient } from '@at-orchestrator/runtime';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
 import { defineScripts, type CoordinatorScripts } from '../scripts.js';
 
@@ -28,25 +27,35 @@ export interface LoadedTable {
 }
 
 /**
- * The assignment table: partition → PartitionState in the `<prefix>:assignment` hash, with its version
- * in `<prefix>:assignment:version`. The leader keeps it in memory and writes every change through
- * one fenced Lua script (commitAssignment), so memory and Redis move together and a deposed leader
- * writes nothing. Commits are serialised.
+ * The assignment table: partition → PartitionState in the `<prefix>:{cluster}:assignment` hash, with
+ * its version beside it. The leader keeps it in memory and writes every change fenced by its term, so
+ * memory and Redis move together and a deposed leader writes nothing. Commits are serialised.
+ *
+ * With one Redis a commit is one Lua script (commitAssignment): the lease check, the partition epochs
+ * and the table together. On a Redis Cluster (`perSlot`, the default for a Cluster client) the
+ * partition epochs live in their partitions' slots: `load()` first raises the leader epoch kept in
+ * every partition's slot to this term's (refused if a newer term got there first), and a commit moves
+ * each changed partition's epoch with a script in that slot that refuses an older term, then writes
+ * the table under the lease check (docs/cluster.md, "Fencing per slot").
  */
 export class AssignmentStore {
   private readonly scripts: CoordinatorScripts;
   private states: PartitionState[] = [];
   private versionNow = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Epochs and table in separate slots (Redis Cluster), fenced per slot. */
+  readonly perSlot: boolean;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly keys: CoordinatorKeys,
     readonly partitions: number,
     private readonly term: LeaderTermId,
     private readonly log: Logger,
+    options: { perSlot?: boolean } = {},
   ) {
     this.scripts = defineScripts(client);
+    this.perSlot = options.perSlot ?? client.isCluster;
   }
 
   get version(): number {
@@ -67,15 +76,18 @@ export class AssignmentStore {
    * unreadable become unowned at their current epoch and are written back.
    */
   async load(): Promise<LoadedTable> {
+    // Per slot: the epochs are read as each partition's slot is taken, so no older term can move them after.
+    const slotEpochs = this.perSlot ? await this.raisePartitionSlots() : undefined;
     const pipeline = this.client.pipeline();
     pipeline.hgetall(this.keys.assignment());
     pipeline.get(this.keys.assignmentVersion());
-    pipeline.mget(Array.from({ length: this.partitions }, (_, p) => this.keys.partitionEpoch(p)));
+    if (slotEpochs === undefined) pipeline.mget(Array.from({ length: this.partitions }, (_, p) => this.keys.partitionEpoch(p)));
     const results = await pipeline.exec();
-    const [hash, version, epochs] = (results ?? []).map(([err, value]) => {
+    const [hash, version, mgetEpochs] = (results ?? []).map(([err, value]) => {
       if (err) throw err;
       return value;
-    }) as [Record<string, string>, string | null, (string | null)[]];
+    }) as [Record<string, string>, string | null, (string | null)[] | undefined];
+    const epochs = slotEpochs ?? mgetEpochs ?? [];
 
     const states: (PartitionState | undefined)[] = new Array<PartitionState | undefined>(this.partitions).fill(undefined);
     for (const [field, value] of Object.entries(hash)) {
@@ -119,6 +131,45 @@ export class AssignmentStore {
     return run;
   }
 
+  /**
+   * Redis Cluster: raises the leader epoch of every partition's slot to this term's, before anything
+   * else this term does, and returns each partition's owner epoch as read in the same step. Rejects with
+   * FENCED when a newer term has raised any slot (this one is over).
+   */
+  private async raisePartitionSlots(): Promise<Array<string | null>> {
+    const { leaderEpoch } = this.term;
+    const replies = await Promise.all(
+      Array.from({ length: this.partitions }, (_, p) => this.scripts.raisePartitionLeaderEpoch(this.keys.partitionLeaderEpoch(p), this.keys.partitionEpoch(p), leaderEpoch)),
+    );
+    const newer = replies.findIndex(([ok]) => Number(ok) !== 1);
+    if (newer >= 0) {
+      throw new OrchestratorError(
+        'FENCED',
+        `coordinator ${this.term.coordinatorId} no longer leads: partition ${newer} was taken by leader epoch ${replies[newer]![1]}, newer than ${leaderEpoch}`,
+      );
+    }
+    return replies.map(([, epoch]) => epoch);
+  }
+
+  /**
+   * Redis Cluster: a new epoch for each changed partition that takes one, each in its partition's slot
+   * and refused there to an older term; entries come back with `bump` false and their epoch set, for
+   * the table write. Rejects with FENCED (nothing more written) when any slot refused.
+   */
+  private async bumpPerSlot<E extends { partition: number; epoch: number; bump: boolean }>(entries: readonly E[]): Promise<E[]> {
+    const { leaderEpoch } = this.term;
+    const bumped = await Promise.all(
+      entries.map(async (entry) =>
+        entry.bump ? Number(await this.scripts.bumpPartitionEpoch(this.keys.partitionLeaderEpoch(entry.partition), this.keys.partitionEpoch(entry.partition), leaderEpoch, entry.epoch)) : entry.epoch,
+      ),
+    );
+    const refused = entries.filter((_, i) => bumped[i]! < 0).map((e) => e.partition);
+    if (refused.length > 0) {
+      throw new OrchestratorError('FENCED', `coordinator ${this.term.coordinatorId} no longer leads: a newer leader epoch than ${leaderEpoch} holds partitions ${refused.join(', ')}; assignment not written`);
+    }
+    return entries.map((entry, i) => ({ ...entry, epoch: bumped[i]!, bump: false }));
+  }
+
   private async write(changes: readonly PartitionChange[]): Promise<readonly PartitionState[]> {
     if (changes.length === 0) return [];
     const entries = changes.map((change) => ({
@@ -129,14 +180,11 @@ export class AssignmentStore {
       epoch: this.states[change.partition]?.epoch ?? 0,
       bump: change.bump,
     }));
-    const keys = [
-      this.keys.leader(),
-      this.keys.leaderEpoch(),
-      this.keys.assignment(),
-      this.keys.assignmentVersion(),
-      ...changes.map((change) => this.keys.partitionEpoch(change.partition)),
-    ];
-    const result = await this.scripts.commitAssignment(keys.length, ...keys, this.term.coordinatorId, this.term.leaderEpoch, JSON.stringify(entries));
+    const table = [this.keys.leader(), this.keys.leaderEpoch(), this.keys.assignment(), this.keys.assignmentVersion()];
+    // Per slot, the table write takes no epoch key: every entry comes with its epoch set (bump false).
+    const keys = this.perSlot ? table : [...table, ...changes.map((change) => this.keys.partitionEpoch(change.partition))];
+    const written = this.perSlot ? await this.bumpPerSlot(entries) : entries;
+    const result = await this.scripts.commitAssignment(keys.length, ...keys, this.term.coordinatorId, this.term.leaderEpoch, JSON.stringify(written));
     const version = result[0] ?? -1;
     if (version < 0) {
       throw new OrchestratorError('FENCED', `coordinator ${this.term.coordinatorId} no longer leads (leader epoch ${this.term.leaderEpoch}); assignment not written`);

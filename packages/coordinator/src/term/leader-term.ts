@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { CLUSTER_PROTOCOL, ClusterSubjects, OrchestratorError, type OrchestratorConfig, type PartitionState, type WorkerHeartbeat } from '@at-orchestrator/contracts';
-import type { ControlRefusals, ControlSealer, ControlVerifier, Logger, NatsLink } from '@at-orchestrator/runtime';
+import type { ControlRefusals, ControlSealer, ControlVerifier, Logger, NatsLink, RedisClient } from '@at-orchestrator/runtime';
 import { ControlServer } from '../control/control-api.js';
 import { IngestLag } from '../control/ingest-lag.js';
 import { TermControl } from '../control/term-control.js';
@@ -24,7 +23,7 @@ export interface LeaderTermOptions {
   readonly config: OrchestratorConfig;
   readonly log: Logger;
   readonly nats: NatsLink;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: CoordinatorKeys;
   readonly metrics: CoordinatorMetrics;
   readonly coordinatorId: string;

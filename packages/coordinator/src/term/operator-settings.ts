@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { Logger } from '@at-orchestrator/runtime';
+import type { Logger, RedisClient } from '@at-orchestrator/runtime';
 import type { PartitionPin } from '../assignment/index.js';
 import type { CoordinatorKeys } from '../coordinator-keys.js';
 
@@ -21,7 +20,7 @@ export class OperatorSettings implements OperatorSettingsView {
   private current: OperatorSettingsView = { paused: false, drains: new Set(), pins: [] };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: CoordinatorKeys,
     private readonly partitions: number,
     private readonly log: Logger,

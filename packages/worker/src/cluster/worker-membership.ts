@@ -1,5 +1,4 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
-import type { Redis } from 'ioredis';
 import {
   AssignmentTable,
   CLUSTER_PROTOCOL,
@@ -12,7 +11,7 @@ import {
   type WorkerCommandReply,
   type WorkerHeartbeat,
 } from '@at-orchestrator/contracts';
-import { ControlVerifier, type ControlRefusals, type Logger } from '@at-orchestrator/runtime';
+import { ControlVerifier, type ControlRefusals, type Logger, type RedisClient } from '@at-orchestrator/runtime';
 
 export interface MembershipHandlers {
   assign(partitions: Array<{ partition: number; epoch: number }>): Promise<number[]>;
@@ -48,7 +47,7 @@ export class WorkerMembership {
   constructor(
     private readonly o: {
       nc: NatsConnection;
-      redis: Redis;
+      redis: RedisClient;
       redisAvailable: () => boolean;
       keys: ClusterKeys;
       workerId: string;

@@ -138,3 +138,62 @@ describe('claim-decisions.lua and mark-published.lua', () => {
     expect((await store.loadOpen([3], new Set(['c2']))).map((o) => o.corrId)).toEqual(['c2']);
   });
 });
+
+describe('one call per batch, or per partition (perSlot, as on a Redis Cluster)', () => {
+  const claim = (epoch = 7) => ({ corrId: 'c1', partition: 3, epoch, agents: ['risk'] });
+  /** Script calls Redis ran while `run` ran. */
+  async function scriptCalls(run: () => Promise<unknown>): Promise<number> {
+    await redis.config('RESETSTAT');
+    await run();
+    const stats = await redis.info('commandstats');
+    return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+),/g)].reduce((n, m) => n + Number(m[1]), 0);
+  }
+
+  it('a batch across partitions is one script call on one Redis, one per partition per slot, with the same verdicts in order', async () => {
+    const perSlot = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 }, { perSlot: true });
+    expect(store.perSlot).toBe(false);
+    await redis.set(keys.epoch(4), '9');
+    await redis.set(keys.epoch(5), '2');
+    await store.storeSignals([signal('warm', 'risk')]); // the script is loaded: EVALSHA only from here
+    await perSlot.storeSignals([signal('warm2', 'risk')]);
+    // Items of three partitions interleaved, one of them stale (fenced).
+    const batch = (prefix: string) => [
+      signal(`${prefix}1`, 'risk'),
+      { ...signal(`${prefix}2`, 'risk'), partition: 4, epoch: 9 },
+      signal(`${prefix}3`, 'momentum'),
+      { ...signal(`${prefix}4`, 'risk'), partition: 5, epoch: 1 },
+      { ...signal(`${prefix}5`, 'risk'), partition: 4, epoch: 9 },
+    ];
+    const want = [{ kind: 'stored' }, { kind: 'stored' }, { kind: 'stored' }, { kind: 'fenced' }, { kind: 'stored' }];
+    let one: unknown;
+    expect(await scriptCalls(async () => (one = await store.storeSignals(batch('s'))))).toBe(1);
+    expect(one).toEqual(want);
+    let per: unknown;
+    expect(await scriptCalls(async () => (per = await perSlot.storeSignals(batch('p'))))).toBe(3);
+    expect(per).toEqual(want);
+
+    const claims = (prefix: string) => [
+      { ...claim(), corrId: `${prefix}1` },
+      { ...claim(9), corrId: `${prefix}2`, partition: 4 },
+      { ...claim(8), corrId: `${prefix}5`, partition: 4 },
+    ];
+    const wantClaims = [{ kind: 'claimed' }, { kind: 'claimed' }, { kind: 'fenced', currentEpoch: 9 }];
+    expect(await scriptCalls(async () => expect(await store.claim(claims('s'), 'w1')).toEqual(wantClaims))).toBe(1);
+    expect(await scriptCalls(async () => expect(await perSlot.claim(claims('p'), 'w1')).toEqual(wantClaims))).toBe(2);
+    const marks = (prefix: string) => [
+      { corrId: `${prefix}1`, partition: 3, agents: ['risk'] },
+      { corrId: `${prefix}2`, partition: 4, agents: ['risk'] },
+    ];
+    expect(await scriptCalls(() => store.markPublished(marks('s')))).toBe(1);
+    expect(await scriptCalls(() => perSlot.markPublished(marks('p')))).toBe(2);
+    expect(await redis.mget(keys.done('s1'), keys.done('p2'))).toEqual(['published|risk', 'published|risk']);
+
+    // The pipelines of the rare paths come back in order too.
+    expect((await perSlot.loadOpen([3, 4])).map((o) => o.corrId).sort()).toEqual(['p3', 'p5', 's3', 's5', 'warm', 'warm2']);
+    expect([...(await perSlot.bumpEpochs([5, 4, 6]))]).toEqual([
+      [5, 3],
+      [4, 10],
+      [6, 1],
+    ]);
+  });
+});

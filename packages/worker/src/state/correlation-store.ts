@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { RedisClient } from '@at-orchestrator/runtime';
+import type { ChainableCommander } from 'ioredis';
 import { RedisKeys } from '@at-orchestrator/contracts';
 
 const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
@@ -17,7 +18,7 @@ export const SCRIPTS = {
 } as const;
 
 /** The client with the scripts above defined as commands (ioredis defineCommand). */
-type ScriptedRedis = Redis & {
+type ScriptedRedis = RedisClient & {
   storeSignals(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<number | string>>;
   claimDecisions(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<[string, string]>>;
   markPublished(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
@@ -68,27 +69,102 @@ export function parseDoneMarker(value: string): { published: boolean; agents: st
   return { published, agents: agentsField === '' ? [] : agentsField.split(',') };
 }
 
+/** A batch's items of one partition, with their places in the batch. */
+export interface PartitionGroup<T> {
+  readonly partition: number;
+  readonly items: T[];
+  readonly indexes: number[];
+}
+
+/**
+ * Splits a batch by partition, in order of first appearance, each item keeping its index: on a Redis
+ * Cluster a script may touch one slot only, and a partition's keys share one (its `{p<n>}` hash tag).
+ */
+export function groupByPartition<T>(items: readonly T[], partitionOf: (item: T) => number): Array<PartitionGroup<T>> {
+  const groups = new Map<number, PartitionGroup<T>>();
+  items.forEach((item, index) => {
+    const partition = partitionOf(item);
+    let group = groups.get(partition);
+    if (group === undefined) {
+      group = { partition, items: [], indexes: [] };
+      groups.set(partition, group);
+    }
+    group.items.push(item);
+    group.indexes.push(index);
+  });
+  return [...groups.values()];
+}
+
+/** Puts per-group results (each in its group's order) back in batch order; `per` results per item. */
+export function ungroup<T, R>(groups: ReadonlyArray<PartitionGroup<T>>, results: ReadonlyArray<readonly R[]>, size: number, per = 1): R[] {
+  const out = new Array<R>(size * per);
+  groups.forEach((group, g) => {
+    const got = results[g]!;
+    group.indexes.forEach((index, j) => {
+      for (let k = 0; k < per; k++) out[index * per + k] = got[j * per + k]!;
+    });
+  });
+  return out;
+}
+
+const itemPartition = (item: { partition: number }): number => item.partition;
+
 /**
  * The correlation state in Redis: every hot-path write is one Lua script call per batch; the rare
- * paths (late signals, epochs, resuming) use pipelines. Methods throw when Redis fails; the caller
+ * paths (late signals, epochs, resuming) use pipelines. On a Redis Cluster (`perSlot`, the default for
+ * a Cluster client) a batch is split by partition instead, one call or pipeline per partition, sent
+ * together: a script or pipeline may not cross slots there. Methods throw when Redis fails; the caller
  * decides what degraded mode means.
  */
 export class CorrelationStore {
   private readonly scripted: ScriptedRedis;
+  /** One call per partition of a batch (Redis Cluster) rather than one per batch. */
+  readonly perSlot: boolean;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly keys: RedisKeys,
     private readonly ttl: { stateSec: number; idempotencySec: number },
+    options: { perSlot?: boolean } = {},
   ) {
     for (const [name, def] of Object.entries(SCRIPTS)) {
       if (!(name in redis)) redis.defineCommand(name, def);
     }
     this.scripted = redis as ScriptedRedis;
+    this.perSlot = options.perSlot ?? redis.isCluster;
   }
 
-  async storeSignals(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
-    if (items.length === 0) return [];
+  /**
+   * Runs `call` on the whole batch (one Redis, or a batch of one partition), or on each partition's
+   * share of it concurrently, and returns the results in batch order.
+   */
+  private async bySlot<T extends { partition: number }, R>(items: readonly T[], call: (batch: readonly T[]) => Promise<R[]>): Promise<R[]> {
+    if (!this.perSlot) return call(items);
+    const groups = groupByPartition(items, itemPartition);
+    if (groups.length === 1) return call(items);
+    return ungroup(groups, await Promise.all(groups.map((g) => call(g.items))), items.length);
+  }
+
+  /** A pipeline over the batch (one Redis) or one per partition (Redis Cluster); the replies in batch order. */
+  private async pipelined<T>(items: readonly T[], partitionOf: (item: T) => number, add: (pipeline: ChainableCommander, item: T) => void): Promise<unknown[]> {
+    const run = async (batch: readonly T[]): Promise<unknown[]> => {
+      const pipeline = this.redis.pipeline();
+      for (const item of batch) add(pipeline, item);
+      return execOrThrow(pipeline);
+    };
+    if (!this.perSlot) return run(items);
+    const groups = groupByPartition(items, partitionOf);
+    const results = await Promise.all(groups.map((g) => run(g.items)));
+    const per = items.length === 0 ? 0 : results.reduce((n, r) => n + r.length, 0) / items.length;
+    return ungroup(groups, results, items.length, per);
+  }
+
+  storeSignals(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return this.bySlot(items, (batch) => this.storeBatch(batch));
+  }
+
+  private async storeBatch(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
     const keys: string[] = [];
     const args: Array<string | number> = [];
     for (const it of items) {
@@ -104,8 +180,12 @@ export class CorrelationStore {
     });
   }
 
-  async claim(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
-    if (requests.length === 0) return [];
+  claim(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
+    if (requests.length === 0) return Promise.resolve([]);
+    return this.bySlot(requests, (batch) => this.claimBatch(batch, workerId));
+  }
+
+  private async claimBatch(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
     const keys: string[] = [];
     const args: Array<string | number> = [this.ttl.idempotencySec];
     for (const r of requests) {
@@ -122,6 +202,10 @@ export class CorrelationStore {
 
   async markPublished(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<void> {
     if (items.length === 0) return;
+    await this.bySlot(items, (batch) => this.markBatch(batch));
+  }
+
+  private async markBatch(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<number[]> {
     const keys: string[] = [];
     const args: Array<string | number> = [this.ttl.idempotencySec];
     for (const it of items) {
@@ -129,23 +213,22 @@ export class CorrelationStore {
       args.push(`published|${it.agents.join(',')}`, it.corrId);
     }
     await this.scripted.markPublished(keys.length, ...keys, ...args);
+    return items.map(() => 1);
   }
 
   /** Records an agent that reported after the decision (kept for audit, TTL IDEMPOTENCY_TTL_SEC). */
   async recordLate(items: ReadonlyArray<{ corrId: string; agent: string; payload: string }>): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const it of items) {
-      pipeline.hsetnx(this.keys.late(it.corrId), it.agent, it.payload);
-      pipeline.expire(this.keys.late(it.corrId), this.ttl.idempotencySec);
-    }
-    await execOrThrow(pipeline);
+    if (items.length === 0) return;
+    await this.pipelined(
+      items,
+      (it) => this.keys.partitionOf(it.corrId),
+      (pipeline, it) => pipeline.hsetnx(this.keys.late(it.corrId), it.agent, it.payload).expire(this.keys.late(it.corrId), this.ttl.idempotencySec),
+    );
   }
 
   /** Takes ownership of partitions: a new epoch for each (the fencing token every emit checks). */
   async bumpEpochs(partitions: readonly number[]): Promise<Map<number, number>> {
-    const pipeline = this.redis.pipeline();
-    for (const p of partitions) pipeline.incr(this.keys.epoch(p));
-    const results = await execOrThrow(pipeline);
+    const results = await this.pipelined(partitions, (p) => p, (pipeline, p) => pipeline.incr(this.keys.epoch(p)));
     return new Map(partitions.map((p, i) => [p, Number(results[i])]));
   }
 
@@ -155,9 +238,7 @@ export class CorrelationStore {
    * owner exists and our claims will be fenced, as they should.
    */
   async restoreEpochs(owned: ReadonlyMap<number, number>): Promise<number> {
-    const pipeline = this.redis.pipeline();
-    for (const [p, epoch] of owned) pipeline.set(this.keys.epoch(p), String(epoch), 'NX');
-    const results = await execOrThrow(pipeline);
+    const results = await this.pipelined([...owned], ([p]) => p, (pipeline, [p, epoch]) => pipeline.set(this.keys.epoch(p), String(epoch), 'NX'));
     return results.filter((r) => r === 'OK').length;
   }
 
@@ -205,12 +286,7 @@ export class CorrelationStore {
   /** Reads the signals and done-markers of one page; published leftovers leave the index. */
   private async readPage(slice: Array<{ corrId: string; partition: number; deadlineMs: number }>): Promise<StoredCorrelation[]> {
     const out: StoredCorrelation[] = [];
-    const pipeline = this.redis.pipeline();
-    for (const e of slice) {
-      pipeline.hgetall(this.keys.signals(e.corrId));
-      pipeline.get(this.keys.done(e.corrId));
-    }
-    const res = await execOrThrow(pipeline);
+    const res = await this.pipelined(slice, itemPartition, (pipeline, e) => pipeline.hgetall(this.keys.signals(e.corrId)).get(this.keys.done(e.corrId)));
     const published: typeof slice = [];
     slice.forEach((e, i) => {
       const signals = (res[i * 2] ?? {}) as Record<string, string>;
@@ -223,9 +299,7 @@ export class CorrelationStore {
     });
     if (published.length > 0) {
       // Published but the index entry survived (the owner died between publish and cleanup).
-      const cleanup = this.redis.pipeline();
-      for (const e of published) cleanup.zrem(this.keys.open(e.partition), e.corrId);
-      await execOrThrow(cleanup);
+      await this.pipelined(published, itemPartition, (pipeline, e) => pipeline.zrem(this.keys.open(e.partition), e.corrId));
     }
     return out;
   }
