@@ -98,6 +98,8 @@ export class RedisLink<C extends RedisClient = RedisClient> {
     });
     const ok = await Promise.race([connecting, timeout]);
     clearTimeout(timer);
+    // A Cluster resolves connect() a tick before it emits 'ready': its status already says so.
+    if (ok && this.client.status === 'ready') this.setReady(true);
     return ok && this.readyNow;
   }
 

@@ -19,3 +19,4 @@ export { DecidedSet } from './fanin/decided-set.js';
 export { DeadLetterPublisher } from './emit/dead-letters.js';
 export { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
 export { SignalRouter } from './ingest/signal-router.js';
+export { CorrelationStore, groupByPartition, type SignalToStore } from './state/correlation-store.js';
