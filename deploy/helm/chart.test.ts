@@ -28,6 +28,8 @@ const CHART_VARIABLES = [
   // From redis.sentinels and redis.sentinelMaster (instead of redis.url), into the ConfigMap.
   'REDIS_SENTINELS',
   'REDIS_SENTINEL_MASTER',
+  // From redis.clusterNodes (instead of redis.url), into the ConfigMap.
+  'REDIS_CLUSTER_NODES',
   // From nats.auth, nats.tls, redis.auth, redis.tls and controlPlane: secret keys and mounted files.
   ...CONNECTION_VARIABLES,
   'CLUSTER_SECRET',
@@ -75,6 +77,7 @@ const VALUE_SETS: Record<string, { files: string[]; apiVersions: string[] }> = {
   ml: { files: ['ml.yaml'], apiVersions: [] },
   'code defaults': { files: ['code-defaults.yaml'], apiVersions: [] },
   sentinel: { files: ['sentinel.yaml'], apiVersions: [] },
+  'redis cluster': { files: ['redis-cluster.yaml'], apiVersions: [] },
 };
 
 const renders = new Map<string, Render>();
@@ -482,7 +485,44 @@ describe('settings and secrets', () => {
       [['--set', 'redis.url=', '--set', 'redis.sentinels=s0:26379'], /redis\.sentinels needs redis\.sentinelMaster/],
       [['--set', 'redis.sentinelMaster=m'], /redis\.sentinelMaster needs redis\.sentinels/],
       [['--set', 'redis.url=', '--set', 'redis.sentinels=redis://s0:26379', '--set', 'redis.sentinelMaster=m'], /redis\.sentinels: Does not match pattern/],
-      [['--set', 'redis.url='], /nats\.url and redis\.url are required .* \(redis\.sentinels with redis\.sentinelMaster may stand for redis\.url\)/],
+      [['--set', 'redis.url='], /nats\.url and redis\.url are required .* \(redis\.sentinels with redis\.sentinelMaster, or redis\.clusterNodes, may stand for redis\.url\)/],
+    ])('refuses %j', (args, message) => {
+      const result = helm(['template', RELEASE, chart, ...args]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(message);
+    });
+  });
+
+  describe('Redis Cluster', () => {
+    it('redis.clusterNodes reaches the code, no REDIS_URL anywhere, no Sentinel password', () => {
+      const { docs } = rendered('redis cluster');
+      const configMap = dataOf(find(docs, 'ConfigMap'));
+      expect(configMap).toMatchObject({
+        REDIS_CLUSTER_NODES: 'redis-cluster-0.redis-cluster-headless.redis:6379,redis-cluster-1.redis-cluster-headless.redis:6379,redis-cluster-2.redis-cluster-headless.redis:6379',
+      });
+      expect(configMap).not.toHaveProperty('REDIS_SENTINELS');
+      const secret = dataOf(find(docs, 'Secret', 'at-orchestrator'));
+      expect(Object.keys(secret)).toEqual(['NATS_URL']);
+      const config = loadConfig({ ...configMap, ...secret });
+      expect(config.redis).toMatchObject({ url: undefined, sentinel: undefined, cluster: { nodes: [0, 1, 2].map((i) => ({ host: `redis-cluster-${i}.redis-cluster-headless.redis`, port: 6379 })) } });
+      const env = podSpecOf(find(docs, 'Deployment', '-worker')).containers[0].env as Array<{ name: string }>;
+      expect(env.map((e) => e.name)).toContain('REDIS_PASSWORD');
+      expect(env.map((e) => e.name)).not.toContain('REDIS_SENTINEL_PASSWORD');
+    });
+
+    it("the NetworkPolicy opens the nodes' ports on the redis peer, each once", () => {
+      const redisEgress = (r: Render): number[] => {
+        const policy = specOf(find(r.docs, 'NetworkPolicy'));
+        return (policy.egress as Array<{ to?: unknown; ports: Array<{ port: number }> }>)[2]!.ports.map((p) => p.port);
+      };
+      expect(redisEgress(rendered('redis cluster'))).toEqual([6379]);
+      expect(redisEgress(template(['redis-cluster.yaml'], ['--set', 'redis.clusterNodes=a:7000\\,b:7001\\,c:6379']))).toEqual([6379, 7000, 7001]);
+    });
+
+    it.each([
+      [['--set', 'redis.clusterNodes=r0:6379'], /redis\.url and redis\.clusterNodes are both set/],
+      [['--set', 'redis.url=', '--set', 'redis.clusterNodes=r0:6379', '--set', 'redis.sentinels=s0:26379', '--set', 'redis.sentinelMaster=m'], /redis\.sentinels and redis\.clusterNodes are both set/],
+      [['--set', 'redis.url=', '--set', 'redis.clusterNodes=redis://r0:6379'], /redis\.clusterNodes: Does not match pattern/],
     ])('refuses %j', (args, message) => {
       const result = helm(['template', RELEASE, chart, ...args]);
       expect(result.code).not.toBe(0);

@@ -135,8 +135,14 @@ URL the chart cannot read.
 {{- if and .Values.mlModel.existingConfigMap .Values.mlModel.existingClaim }}
 {{- fail "mlModel.existingConfigMap and mlModel.existingClaim are mutually exclusive" }}
 {{- end }}
-{{- if and (not .Values.existingSecret) (or (not .Values.nats.url) (not (or .Values.redis.url .Values.redis.sentinels))) }}
-{{- fail "nats.url and redis.url are required unless existingSecret names a Secret holding NATS_URL and REDIS_URL (redis.sentinels with redis.sentinelMaster may stand for redis.url)" }}
+{{- if and (not .Values.existingSecret) (or (not .Values.nats.url) (not (or .Values.redis.url .Values.redis.sentinels .Values.redis.clusterNodes))) }}
+{{- fail "nats.url and redis.url are required unless existingSecret names a Secret holding NATS_URL and REDIS_URL (redis.sentinels with redis.sentinelMaster, or redis.clusterNodes, may stand for redis.url)" }}
+{{- end }}
+{{- if and .Values.redis.url .Values.redis.clusterNodes }}
+{{- fail "redis.url and redis.clusterNodes are both set: one way to reach Redis (set redis.url to \"\" to use the Redis Cluster)" }}
+{{- end }}
+{{- if and .Values.redis.sentinels .Values.redis.clusterNodes }}
+{{- fail "redis.sentinels and redis.clusterNodes are both set: one way to reach Redis" }}
 {{- end }}
 {{- if and .Values.redis.url .Values.redis.sentinels }}
 {{- fail "redis.url and redis.sentinels are both set: one way to reach Redis (set redis.url to \"\" to use the Sentinels)" }}
