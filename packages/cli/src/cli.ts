@@ -4,11 +4,12 @@ import { coordinatorCommand } from './commands/coordinator.js';
 import { demoCommand } from './commands/demo.js';
 import { dlqCommand } from './commands/dlq.js';
 import { simCommand } from './commands/sim.js';
+import { keysCommand } from './commands/keys.js';
 import { streamsCommand } from './commands/streams.js';
 import { workerCommand } from './commands/worker.js';
 import type { Command } from './command.js';
 
-const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, dlqCommand, streamsCommand, demoCommand, simCommand, trainCommand];
+const COMMANDS: Command[] = [workerCommand, coordinatorCommand, ...CONTROL_COMMANDS, dlqCommand, streamsCommand, keysCommand, demoCommand, simCommand, trainCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
