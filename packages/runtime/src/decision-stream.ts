@@ -69,8 +69,6 @@ export function covers(have: string, need: string): boolean {
 }
 
 export interface MigrationOptions {
-  /** Migrate even while the shared durable has pull requests waiting (workers running). */
-  force?: boolean;
   /** Where the protocol-1 decisions are kept (default `<stream>-protocol1`). */
   keepAs?: string;
   /** How long to wait for the copy (default 60 s). */
@@ -82,7 +80,6 @@ export interface MigrationOptions {
 }
 
 export type MigrationResult =
-  | { kind: 'busy'; waiting: number }
   | { kind: 'absent' }
   | { kind: 'current' }
   | { kind: 'migrated'; keptAs: string | undefined; copied: number };
@@ -94,17 +91,12 @@ export type MigrationResult =
  * subjects and Nats-Msg-Id as they were), then it is deleted and created again with the same limits
  * and replicas, storing orchestrator.decided.* and republishing onto orchestrated.*. Run it with every
  * worker stopped: between the delete and the create no decision can be stored. A foreign layout or an
- * existing `keepAs` stream is refused and nothing is changed; so is a cluster whose shared durable
- * has pull requests waiting (`busy`: workers still running), unless `force`.
+ * existing `keepAs` stream is refused and nothing is changed.
  */
 export async function migrateDecisionStream(nc: NatsConnection, config: OrchestratorConfig, options: MigrationOptions = {}): Promise<MigrationResult> {
   const jsm = await jetstreamManager(nc);
   const name = config.nats.decisionStream;
   const say = options.say ?? (() => undefined);
-  if (options.force !== true) {
-    const waiting = await pullsWaiting(jsm, config);
-    if (waiting > 0) return { kind: 'busy', waiting };
-  }
   let info: StreamInfo;
   try {
     info = await jsm.streams.info(name);
@@ -170,16 +162,6 @@ export async function migrateDecisionStream(nc: NatsConnection, config: Orchestr
   });
   say(`recreated ${name}: stores ${STORED_DECISION_SUBJECTS}, republishes onto ${DECISION_REPUBLISH.dest}`);
   return { kind: 'migrated', keptAs, copied: messages };
-}
-
-/** Pull requests waiting on the shared durable: running workers keep one open at all times. */
-async function pullsWaiting(jsm: JetStreamManager, config: OrchestratorConfig): Promise<number> {
-  try {
-    return (await jsm.consumers.info(config.nats.stream, config.nats.durable)).num_waiting;
-  } catch (err) {
-    if (isNotFound(err)) return 0;
-    throw err;
-  }
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { OrchestratorError, redactUrl } from '@at-orchestrator/contracts';
+import { requestLeader } from '@at-orchestrator/coordinator';
 import { migrateDecisionStream } from '@at-orchestrator/runtime';
 import { EXIT, connectForCommand } from '../bus-connection.js';
 import type { Command } from '../command.js';
@@ -13,12 +14,12 @@ const USAGE = [
   'place, so the stream is recreated under its own name with the same limits and replicas, after its',
   'messages were copied into NAME (default <stream>-protocol1), where they stay readable.',
   '',
-  'Stop every worker first: the command refuses while the shared durable (NATS_DURABLE) has pull',
-  'requests waiting (running workers), unless --force. A stream already in the current layout, or',
-  'absent (the workers create it), is left alone.',
+  'Stop every worker and coordinator first: the command refuses while a coordinator leader answers',
+  'on orchestrator.ctl.leader (a running cluster), unless --force. A stream already in the current',
+  'layout, or absent (the workers create it), is left alone.',
   '',
   'Exit codes: 0 done or nothing to do, 1 NATS unreachable or the copy timed out, 2 bad usage or',
-  'configuration, 3 refused (workers running, a stream that is not ours, NAME taken).',
+  'configuration, 3 refused (a cluster running, a stream that is not ours, NAME taken).',
 ].join('\n');
 
 /** `at-orchestrator streams migrate`: the one-off stream change of cluster protocol 2. */
@@ -46,13 +47,17 @@ export const streamsCommand: Command = {
     if (!connection.ok) return fail(connection.code, connection.message);
     const { link, config } = connection;
     try {
-      const result = await migrateDecisionStream(link.nc, config, { keepAs, force: parsed.values.force, say: (line) => process.stdout.write(`${line}\n`) });
-      if (result.kind === 'busy') {
-        return fail(
-          EXIT.refused,
-          `${result.waiting} pull request(s) wait on ${config.nats.stream}/${config.nats.durable}: workers are still running. Stop them all (a stopped worker's pulls expire within seconds), then run this again; --force skips the check`,
-        );
+      if (parsed.values.force !== true) {
+        // Workers of the old build publish on orchestrated.* themselves: while one runs, a decision it
+        // publishes after the migration reaches core subscribers without being stored. Every worker
+        // runs a coordinator candidate or sits beside one, so a leader that answers means a running cluster.
+        const answer = await requestLeader(link.nc, { cmd: 'status' }, 2_000);
+        if (answer.kind !== 'no-leader') {
+          const who = answer.kind === 'reply' && answer.reply.ok ? `coordinator ${answer.reply.leader} leads` : 'a coordinator answered';
+          return fail(EXIT.refused, `the cluster is running (${who} on orchestrator.ctl.leader): stop every worker and coordinator, then run this again; --force skips the check`);
+        }
       }
+      const result = await migrateDecisionStream(link.nc, config, { keepAs, say: (line) => process.stdout.write(`${line}\n`) });
       const stream = config.nats.decisionStream;
       if (result.kind === 'absent') process.stdout.write(`stream ${stream} does not exist: nothing to migrate (workers create it in the current layout)\n`);
       else if (result.kind === 'current') process.stdout.write(`stream ${stream} is already in the current layout: nothing to do\n`);
