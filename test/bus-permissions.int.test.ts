@@ -4,10 +4,10 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSubjects, DLQ_SUBJECT, DECISION_SUBJECT, loadConfig, signalSubject } from '@at-orchestrator/contracts';
+import { ClusterSubjects, DLQ_SUBJECT, DECISION_SUBJECT, STORED_DECISION_SUBJECT, loadConfig, signalSubject } from '@at-orchestrator/contracts';
 import { NatsServer } from '@at-orchestrator/local-servers';
 import { ensureJetStreamTopology, memoryLogger } from '@at-orchestrator/runtime';
 import { listDeadLetters, redriveDeadLetters } from '@at-orchestrator/worker';
@@ -160,6 +160,7 @@ describe('each role is refused what it must not do', () => {
     ['a forwarded batch', ClusterSubjects.forward('w1')],
     ['an operator request', ClusterSubjects.leader],
     ['a decision', DECISION_SUBJECT],
+    ['a decision to store', STORED_DECISION_SUBJECT],
     ['a dead letter', DLQ_SUBJECT],
   ])('an agent cannot publish %s (%s)', async (_what, subject) => {
     await expectRefused('agent-momentum', subject, signalSubject('momentum'));
@@ -179,12 +180,15 @@ describe('each role is refused what it must not do', () => {
     ['a command to another worker', ClusterSubjects.worker('w2')],
     ['an operator request', ClusterSubjects.leader],
     ['a signal', signalSubject('momentum')],
+    // Only the decisions stream puts decisions there (RePublish of what it stored).
+    ['a decision straight to subscribers', DECISION_SUBJECT],
   ])('a worker cannot publish %s (%s)', async (_what, subject) => {
     await expectRefused('worker', subject, ClusterSubjects.forward('w2'));
   });
 
   it.each([
     ['a decision', DECISION_SUBJECT],
+    ['a decision to store', STORED_DECISION_SUBJECT],
     ['a forwarded batch', ClusterSubjects.forward('w1')],
     ['a signal', signalSubject('momentum')],
   ])('a coordinator cannot publish %s (%s)', async (_what, subject) => {
@@ -193,6 +197,7 @@ describe('each role is refused what it must not do', () => {
 
   it('the decision consumer cannot publish a decision', async () => {
     await expectRefused('decisions', DECISION_SUBJECT, '$JS.API.INFO');
+    await expectRefused('decisions', STORED_DECISION_SUBJECT, '$JS.API.INFO');
   });
 
   it.each([
@@ -237,10 +242,17 @@ describe('the flows each role needs work with the shipped users', () => {
     const decisions = await as('decisions');
     const sub = decisions.nc.subscribe('orchestrated.>', { max: 1 });
     await decisions.nc.flush();
-    const published = await jetstream(worker.nc).publish(DECISION_SUBJECT, '{"corr_id":"c1"}', { msgID: 'c1' });
+    const published = await jetstream(worker.nc).publish(STORED_DECISION_SUBJECT, '{"corr_id":"c1"}', { msgID: 'c1' });
     expect(published.stream).toBe(config.nats.decisionStream);
     expect((await jetstream(worker.nc).publish(DLQ_SUBJECT, '{"reason":"test"}')).stream).toBe(config.nats.dlqStream);
+    // The decisions stream republishes what it stored: the decision consumer receives it on orchestrated.decision.
     for await (const m of sub) expect(m.subject).toBe(DECISION_SUBJECT);
+    // And reads it through a durable of its own, on the stored subject.
+    const jsmDecisions = await jetstreamManager(decisions.nc, { checkAPI: false });
+    await jsmDecisions.consumers.add(config.nats.decisionStream, { durable_name: 'execution', ack_policy: AckPolicy.Explicit, filter_subject: STORED_DECISION_SUBJECT });
+    const fromStream = await (await jetstream(decisions.nc).consumers.get(config.nats.decisionStream, 'execution')).next({ expires: 5_000 });
+    expect([fromStream?.subject, fromStream?.json<{ corr_id: string }>().corr_id]).toEqual([STORED_DECISION_SUBJECT, 'c1']);
+    expect(await fromStream!.ackAck()).toBe(true);
 
     // The coordinator reads the durable's lag for the status page.
     const jsm = await jetstreamManager((await as('coordinator')).nc, { checkAPI: false });
