@@ -1,8 +1,9 @@
-import { DECISION_SUBJECT as CONTRACT_DECISION_SUBJECT, SIGNAL_SUBJECT_PREFIX as CONTRACT_PREFIX, parseSignal } from '@at-orchestrator/contracts';
+import { DECISION_SUBJECT as CONTRACT_DECISION_SUBJECT, SIGNAL_SUBJECT_PREFIX as CONTRACT_PREFIX, STORED_DECISION_SUBJECT as CONTRACT_STORED_SUBJECT, parseSignal } from '@at-orchestrator/contracts';
 import { describe, expect, it } from 'vitest';
 import { checkDecision, seedDecision } from './seed-rules.js';
 import {
   DECISION_SUBJECT,
+  STORED_DECISION_SUBJECT,
   decodeSeededCorrId,
   encodeSeededCorrId,
   planCorrelation,
@@ -15,6 +16,7 @@ describe('synthetic correlations', () => {
   it('use the subjects the contracts name (k6 cannot import contracts, so the names are repeated here)', () => {
     expect(SIGNAL_SUBJECT_PREFIX).toBe(CONTRACT_PREFIX);
     expect(DECISION_SUBJECT).toBe(CONTRACT_DECISION_SUBJECT);
+    expect(STORED_DECISION_SUBJECT).toBe(CONTRACT_STORED_SUBJECT);
   });
 
   it('are rebuilt identically from the same seed', () => {

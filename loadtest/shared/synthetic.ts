@@ -10,6 +10,8 @@
 
 export const SIGNAL_SUBJECT_PREFIX = 'signals.enriched';
 export const DECISION_SUBJECT = 'orchestrated.decision';
+/** Where the worker's decisions stream stores a decision (it republishes it onto DECISION_SUBJECT). */
+export const STORED_DECISION_SUBJECT = 'orchestrator.decided.decision';
 export const signalSubject = (agent: string): string => `${SIGNAL_SUBJECT_PREFIX}.${agent}`;
 
 /** Agents whose signals the seed (and REQUIRED_AGENTS' default) needs before it decides. */

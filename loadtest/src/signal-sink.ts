@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager, DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
 import { createInbox, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { DECISION_SUBJECT, SIGNAL_SUBJECT_PREFIX } from '../shared/synthetic.js';
+import { DECISION_SUBJECT, SIGNAL_SUBJECT_PREFIX, STORED_DECISION_SUBJECT } from '../shared/synthetic.js';
 
 /** Where the driver publishes signals: JetStream with PubAcks (bounded in flight) or core NATS. */
 export interface SignalSink {
@@ -148,9 +148,10 @@ export interface DecisionSource {
 }
 
 /**
- * Decisions as downstream would read them. core: every message published on the subject (a
- * republish the stream dropped as a duplicate is still seen here); stream: what the decision
- * stream kept (an ordered consumer from now on).
+ * Decisions as downstream would read them. core: every message on orchestrated.decision (from the
+ * worker's decisions stream, which republishes what it stored; the seed and echo baselines publish
+ * there themselves); stream: what the worker's decisions stream stored on orchestrator.decided.decision
+ * (an ordered consumer from now on).
  */
 export async function subscribeDecisions(
   nc: NatsConnection,
@@ -168,7 +169,7 @@ export async function subscribeDecisions(
     };
   }
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(decisionStream, { filter_subjects: DECISION_SUBJECT, deliver_policy: DeliverPolicy.New });
+  const consumer = await js.consumers.get(decisionStream, { filter_subjects: STORED_DECISION_SUBJECT, deliver_policy: DeliverPolicy.New });
   const messages: ConsumerMessages = await consumer.consume({ callback: (m) => onDecision(m.data) });
   return {
     close: async () => {
