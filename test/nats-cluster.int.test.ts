@@ -13,7 +13,7 @@ import { Stack } from './helpers/stack.js';
 // publishing at a steady rate. Under load the test kills (-9) the server leading the signals stream,
 // later the one leading the shared durable consumer, later the one a worker is connected to; each
 // comes back. Every corr_id is counted on a JetStream consumer of the decisions (0 lost, 0 doubled)
-// and on a core subscription of orchestrated.decision (repeats and losses counted and printed).
+// and on a core subscription of orchestrated.decision (no repeat; losses counted and printed).
 
 const STREAM = 'trading-events';
 const DURABLE = 'orchestrator-consumer';
@@ -192,7 +192,7 @@ describe('kill -9 of NATS servers under load (2 coordinators, 2 workers, R3 stre
       console.log(
         `[figure] NATS node kills at ${RATE} corr/s: ${published} correlations (${agents.retries} signal publishes retried by the agents); ` +
           `JetStream consumer: ${counts.stream.size} decided, ${t.lost.length} lost, ${t.streamDuplicates.length} duplicates; ` +
-          `core subscription: ${counts.core.size} seen, ${t.coreRepeats.length} repeated (${t.coreDiffering.length} with differing bodies), ${t.coreLost.length} lost; ` +
+          `core subscription: ${counts.core.size} seen, ${t.coreRepeats.length} repeated (${t.coreDiffering.length} with differing bodies), ${t.coreLost.length} lost (${t.coreLost.length - t.coreLostUnexplained.length} seen as sequence gaps); ` +
           `calm max gap ${calm} ms; pauses: ${pauses.map((p) => `${p.what} ${p.pause} ms`).join(', ')}`,
       );
       if (t.coreRepeats.length > 0) console.log(`core repeats: ${t.coreRepeats.slice(0, 10).map(([corr, n]) => `${corr}×${n}`).join(', ')}`);
@@ -200,10 +200,13 @@ describe('kill -9 of NATS servers under load (2 coordinators, 2 workers, R3 stre
       // What the design guarantees: the decisions stream holds every correlation once.
       expect(t.lost).toEqual([]);
       expect(t.streamDuplicates).toEqual([]);
-      // A core subscriber gets at most what was published: every decision it saw is one the stream
-      // stored (a repeat is a re-publish of a stored decision, never a phantom one); repeats and
-      // losses are possible there (docs/architecture.md) and counted above.
+      // A core subscriber receives what the stream republishes: only decisions it stored, each once.
+      // A republish can be lost while a stream leader fails (RePublish is at most once,
+      // docs/delivery.md): such losses are counted above, not asserted.
       expect(t.corePhantoms).toEqual([]);
+      expect(t.coreRepeats).toEqual([]);
+      // Every core loss is one the subscriber can see: a gap in the republished sequences.
+      expect(t.coreLostUnexplained).toEqual([]);
       expect(pauses.map((p) => p.what)).toEqual(['stream-leader', 'consumer-leader', 'worker-server']);
     } catch (err) {
       console.log(`at the failure: ${counts.decided} decisions stored, ${counts.core.size} seen on core; agents ${agents.started} started, ${agents.published} published, ${agents.retries} retries`);

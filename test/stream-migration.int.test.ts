@@ -70,7 +70,9 @@ describe('migrating a protocol-1 decisions stream', () => {
 
     // A cluster still running (a coordinator leader answers): the migration refuses and changes nothing.
     const leader = nc.subscribe(ClusterSubjects.leader, {
-      callback: (_err, m) => m.respond(enc.encode(JSON.stringify({ ok: true, leader: 'coord-old', leader_epoch: 3, data: {} }))),
+      callback: (_err, m) => {
+        m.respond(enc.encode(JSON.stringify({ ok: true, leader: 'coord-old', leader_epoch: 3, data: {} })));
+      },
     });
     await nc.flush();
     const busy = await cli(['streams', 'migrate']);
@@ -102,7 +104,11 @@ describe('migrating a protocol-1 decisions stream', () => {
 
     // A worker starts, and a decision reaches the stream and a core subscriber once each.
     const core: string[] = [];
-    const sub = nc.subscribe(DECISION_SUBJECT, { callback: (_err, m) => core.push(m.json<{ corr_id: string }>().corr_id) });
+    const sub = nc.subscribe(DECISION_SUBJECT, {
+      callback: (_err, m) => {
+        core.push(m.json<{ corr_id: string }>().corr_id);
+      },
+    });
     await nc.flush();
     const worker = await CliProcess.started(env());
     try {

@@ -20,6 +20,8 @@ export class DecisionCounts {
   /** Stream timestamps (ms) of every decision, in the order received. */
   readonly storedAt: number[] = [];
   readonly core = new Map<string, string[]>();
+  /** corr_id → the stream sequence of its decision. */
+  readonly sequenceOf = new Map<string, number>();
   private readonly sequences = new Set<number>();
   private sub: Subscription | undefined;
   private stopStream: (() => void) | undefined;
@@ -33,10 +35,25 @@ export class DecisionCounts {
     this.js = jetstream(nc);
   }
 
+  /**
+   * Stream sequences the core subscription is known to have missed: each republished copy names the
+   * previous message stored on its subject (Nats-Last-Sequence); when that is not the last copy seen,
+   * the ones between were not received (docs/delivery.md, "Detecting a gap"). Exact while every
+   * decision of the stream is on orchestrated.decision (no fan-out channels), as in these tests.
+   */
+  readonly coreMissedSequences = new Set<number>();
+  private lastCoreSequence: number | undefined;
+
   async start(): Promise<void> {
     this.sub = this.nc.subscribe(DECISION_SUBJECT, {
       callback: (err, msg) => {
         if (err !== null) return;
+        const seq = Number(msg.headers?.get('Nats-Sequence'));
+        const previous = Number(msg.headers?.get('Nats-Last-Sequence'));
+        if (this.lastCoreSequence !== undefined && previous > this.lastCoreSequence) {
+          for (let s = this.lastCoreSequence + 1; s <= previous; s++) this.coreMissedSequences.add(s);
+        }
+        this.lastCoreSequence = seq;
         const raw = msg.string();
         const corr = (JSON.parse(raw) as Decision).corr_id;
         if (!corr.startsWith(`${this.prefix}-`)) return;
@@ -61,6 +78,7 @@ export class DecisionCounts {
         const list = this.stream.get(d.corr_id) ?? [];
         list.push(d);
         this.stream.set(d.corr_id, list);
+        this.sequenceOf.set(d.corr_id, m.seq);
         this.storedAt.push(Math.round(m.info.timestampNanos / 1_000_000));
       }
     })();
@@ -177,6 +195,8 @@ export interface DecisionTally {
   /** Repeats whose copies differ (a second decision, not a re-sent one). */
   readonly coreDiffering: string[];
   readonly coreLost: string[];
+  /** Core losses not explained by a sequence gap the subscriber saw (none may be). */
+  readonly coreLostUnexplained: string[];
   /** Seen on the core subscription, not stored on the stream (none may be). */
   readonly corePhantoms: string[];
 }
@@ -189,6 +209,7 @@ export function tally(counts: DecisionCounts, prefix: string, published: number)
     coreRepeats: repeats.map(([corr, copies]) => [corr, copies.length]),
     coreDiffering: repeats.filter(([, copies]) => new Set(copies).size > 1).map(([corr]) => corr),
     coreLost: [...counts.stream.keys()].filter((corr) => !counts.core.has(corr)),
+    coreLostUnexplained: [...counts.stream.keys()].filter((corr) => !counts.core.has(corr) && !counts.coreMissedSequences.has(counts.sequenceOf.get(corr)!)),
     corePhantoms: [...counts.core.keys()].filter((corr) => !counts.stream.has(corr)),
   };
 }
