@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ClusterKeys, ClusterSubjects, WorkerCommand, type WorkerHeartbeat } from '@at-orchestrator/contracts';
+import { CLUSTER_PROTOCOL, ClusterKeys, ClusterSubjects, WorkerCommand, type WorkerHeartbeat } from '@at-orchestrator/contracts';
 import { NatsServer, RedisServer, freePort } from '@at-orchestrator/local-servers';
 import { CLI_MAIN, TEST_CLUSTER_SECRET, TEST_OPERATOR_TOKEN, WorkerProcess } from './helpers/stack.js';
 
@@ -96,7 +96,7 @@ class FakeWorker {
     });
     await nc.flush();
     const beat = (): Promise<unknown> => {
-      const hb: WorkerHeartbeat = { id: this.id, capacity: 1, load: 7, version: 'fake', draining: false, started_at: new Date(0).toISOString(), owned: [...this.owned] };
+      const hb: WorkerHeartbeat = { id: this.id, capacity: 1, load: 7, version: 'fake', draining: false, started_at: new Date(0).toISOString(), owned: [...this.owned], protocol: CLUSTER_PROTOCOL };
       return redis.multi().set(keys.worker(this.id), JSON.stringify(hb), 'PX', Number(TIMING.WORKER_LEASE_MS)).sadd(keys.workers(), this.id).exec();
     };
     await beat();
