@@ -206,6 +206,7 @@ describe('Redis Cluster', () => {
       expect(t.streamDuplicates).toEqual([]);
       expect(t.coreRepeats).toEqual([]);
       expect(t.corePhantoms).toEqual([]);
+      expect(t.coreLostUnexplained).toEqual([]);
     } catch (err) {
       console.log(`at the failure: ${counts.decided} decisions stored, ${counts.core.size} seen on core; agents ${agents.started} started, ${agents.published} published`);
       for (const [id, p] of [...c.workers, ...c.coordinators]) console.log(`--- ${id}\n${p.output.filter((l) => !l.includes('"level":"info"')).slice(-15).join('\n')}`);
