@@ -30,6 +30,8 @@ export interface CapacityRow {
   readonly predictedMax: number;
   readonly measuredMax: number | undefined;
   readonly maxOthersPct: number | undefined;
+  /** CPU ms per decision at the max run (workers, nats-server, redis-server): batches are fuller there. */
+  readonly atMax: { readonly workerMs: number; readonly natsMs: number; readonly redisMs: number; readonly totalMs: number } | undefined;
   readonly clean: boolean;
 }
 
@@ -56,6 +58,15 @@ export function capacityRows(runs: readonly CapacityRun[]): CapacityRow[] {
       predictedMax: Math.round(((cores * 100 - others) * 10) / (c.total + driver)),
       measuredMax: max?.result.throughput.decided_per_sec,
       maxOthersPct: max?.machine_cpu?.others_avg_pct,
+      atMax:
+        max?.cpu_ms_per_decision === undefined
+          ? undefined
+          : {
+              workerMs: max.cpu_ms_per_decision.target,
+              natsMs: max.cpu_ms_per_decision['nats-server'] ?? 0,
+              redisMs: max.cpu_ms_per_decision['redis-server'] ?? 0,
+              totalMs: max.cpu_ms_per_decision.total,
+            },
       clean: r.ok && (max?.ok ?? true) && (t.lost ?? 0) === 0 && (t.duplicates ?? 0) === 0,
     });
   }
@@ -65,13 +76,14 @@ export function capacityRows(runs: readonly CapacityRun[]): CapacityRow[] {
 export function capacityTable(rows: readonly CapacityRow[]): string {
   const f = (v: number): string => v.toFixed(3);
   const lines = [
-    '| workers | rate/s | worker ms | nats-server ms | redis-server ms | total ms | driver ms | other users | predicted max/s | measured max/s (other users) | 0 lost, 0 dup |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| workers | rate/s | worker ms | nats-server ms | redis-server ms | total ms | driver ms | other users | predicted max/s | measured max/s (other users) | at max: worker + nats + redis = total ms | 0 lost, 0 dup |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
   for (const r of rows) {
     const measured = r.measuredMax === undefined ? '–' : `${Math.round(r.measuredMax)} (${r.maxOthersPct ?? '–'} %)`;
+    const atMax = r.atMax === undefined ? '–' : `${f(r.atMax.workerMs)} + ${f(r.atMax.natsMs)} + ${f(r.atMax.redisMs)} = ${f(r.atMax.totalMs)}`;
     lines.push(
-      `| ${r.workers} | ${Math.round(r.rate)} | ${f(r.workerMs)} | ${f(r.natsMs)} | ${f(r.redisMs)} | ${f(r.totalMs)} | ${f(r.driverMs)} | ${r.othersPct} % | ${r.predictedMax} | ${measured} | ${r.clean ? 'yes' : 'NO'} |`,
+      `| ${r.workers} | ${Math.round(r.rate)} | ${f(r.workerMs)} | ${f(r.natsMs)} | ${f(r.redisMs)} | ${f(r.totalMs)} | ${f(r.driverMs)} | ${r.othersPct} % | ${r.predictedMax} | ${measured} | ${atMax} | ${r.clean ? 'yes' : 'NO'} |`,
     );
   }
   return `${lines.join('\n')}\n\nms: CPU milliseconds per decision (all worker processes together for "worker"), from the end of warm-up to the end of the load. Predicted max: the machine's cores minus what other users took, ÷ (total + driver) per decision.\n`;

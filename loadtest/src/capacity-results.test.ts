@@ -22,7 +22,7 @@ describe('capacity-results', () => {
     expect(rows[1]).toMatchObject({ predictedMax: 2250, measuredMax: 2500, totalMs: 0.68, clean: true });
     expect(rows[0]).toMatchObject({ predictedMax: 2125, measuredMax: undefined, clean: false });
     const table = capacityTable(rows);
-    expect(table).toContain('| 2 | 1000 | 0.350 | 0.250 | 0.080 | 0.680 | 0.120 | 20 % | 2250 | 2500 (20 %) | yes |');
-    expect(table).toContain('| 1 | 1000 | 0.300 | 0.280 | 0.090 | 0.670 | 0.130 | 30 % | 2125 | – | NO |');
+    expect(table).toContain('| 2 | 1000 | 0.350 | 0.250 | 0.080 | 0.680 | 0.120 | 20 % | 2250 | 2500 (20 %) | 0.200 + 0.150 + 0.050 = 0.400 | yes |');
+    expect(table).toContain('| 1 | 1000 | 0.300 | 0.280 | 0.090 | 0.670 | 0.130 | 30 % | 2125 | – | – | NO |');
   });
 });
