@@ -108,6 +108,47 @@ describe('Intake', () => {
     expect(correlations.open.get('c0b')).toBeUndefined();
   });
 
+  it('a repeat delivery that arrives while the first one is being stored is held, not acked; a fenced store gives both back', async () => {
+    // A worker woken past its lease finds a signal and its redelivery in its socket: were the repeat
+    // acked before the store's (fenced) answer, the stream would drop the message that the fenced
+    // first delivery gives back, and the partition's new owner would never see the signal.
+    const { intake, store, correlations, onFenced, counter } = setup();
+    let answer: (v: StoreVerdict[]) => void = () => undefined;
+    store.storeSignals.mockImplementationOnce(() => new Promise<StoreVerdict[]>((resolve) => (answer = resolve)));
+    const first = inbound('c9', 'momentum');
+    const repeats = [inbound('c9', 'momentum'), inbound('c9', 'momentum')];
+    const taking = intake.take([first.item, repeats[0]!.item]);
+    await intake.take([repeats[1]!.item]);
+    for (const r of repeats) expect(r.src.ack).not.toHaveBeenCalled();
+    answer([{ kind: 'fenced' }]);
+    await taking;
+    for (const x of [first, ...repeats]) {
+      expect(x.src.ack).not.toHaveBeenCalled();
+      expect(x.src.nak).toHaveBeenCalledOnce();
+    }
+    expect(correlations.open.get('c9')).toBeUndefined();
+    expect(onFenced).toHaveBeenCalledWith(3, 7);
+    expect(await counter('orchestrator_duplicate_signals_total')).toBe(2);
+  });
+
+  it('a repeat delivery after the first one is stored is acked, as before', async () => {
+    const { intake, store } = setup();
+    let answer: (v: StoreVerdict[]) => void = () => undefined;
+    store.storeSignals.mockImplementationOnce(() => new Promise<StoreVerdict[]>((resolve) => (answer = resolve)));
+    const first = inbound('c10', 'momentum');
+    const during = inbound('c10', 'momentum');
+    const taking = intake.take([first.item]);
+    await intake.take([during.item]);
+    answer([{ kind: 'stored' }]);
+    await taking;
+    expect(first.src.ack).toHaveBeenCalledOnce();
+    const after = inbound('c10', 'momentum');
+    await intake.take([after.item]);
+    expect(after.src.ack).toHaveBeenCalledOnce();
+    // The one that came during the store stays held with the correlation until its decision is published.
+    expect(during.src.ack).not.toHaveBeenCalled();
+  });
+
   it('a second delivery of a stored signal is a duplicate: counted and acked, not stored again', async () => {
     const { intake, store, counter } = setup();
     await intake.take([inbound('c2', 'momentum').item]);

@@ -57,6 +57,11 @@ interface Late {
  */
 export class Intake {
   private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Agents of a correlation taken in whose store Redis has not answered yet (this batch's included).
+   * Their signal is neither in Redis nor kept as unsynced: a repeat delivery must not be acked meanwhile.
+   */
+  private readonly storing = new Map<OpenCorrelation, Set<string>>();
 
   constructor(private readonly o: IntakeOptions) {}
 
@@ -101,10 +106,11 @@ export class Intake {
       }
       if (!open.add(corr, signal)) {
         metrics.duplicateSignals.inc();
-        correlations.settleDuplicate(corr, agent, source);
+        this.settleRepeat(corr, agent, source);
         continue;
       }
       pending.push({ source, corr, agent, payload });
+      this.markStoring(corr, agent, true);
       touched.add(corr);
     }
 
@@ -113,11 +119,11 @@ export class Intake {
       // answer, so their claims follow it on the same connection (Redis runs them in that order) and
       // the decision path pays one round trip, not two. The claim re-checks what the store's answer
       // would have told: the partition's epoch and the done-marker (docs/architecture.md, step 6).
-      const stored = this.persist(pending, late);
+      const stored = this.persist(pending, late).finally(() => this.unmarkStoring(pending));
       this.enqueueReady(touched);
       await stored;
     } else {
-      if (pending.length > 0) await this.persist(pending, late);
+      if (pending.length > 0) await this.persist(pending, late).finally(() => this.unmarkStoring(pending));
       this.enqueueReady(touched);
     }
     if (late.length > 0) this.recordLate(late);
@@ -184,6 +190,44 @@ export class Intake {
     }
     for (const p of pending) correlations.holdUnsynced(p.corr, p.agent, p.payload, p.source);
     correlations.refreshHeld();
+  }
+
+  /**
+   * A second delivery of a signal the correlation has. Acking it acks the stream message the first
+   * delivery stands for, so it is acked only once that signal is safe in Redis (Correlations'
+   * settleDuplicate: held when it is in memory only). While the first delivery's store has no answer
+   * it is neither: the repeat is held with the correlation. Acked here, a store then fenced (a worker
+   * woken past its lease, which finds its own first and redelivered copies in its socket) gives back
+   * a first delivery the stream no longer holds, and the signal is lost for the partition's new owner.
+   */
+  private settleRepeat(corr: OpenCorrelation, agent: string, source: SignalSource): void {
+    if (this.storing.get(corr)?.has(agent) === true) this.holdWith(corr, source);
+    else this.o.correlations.settleDuplicate(corr, agent, source);
+  }
+
+  /** Keeps a source un-acked with the correlation: acked when its decision is published, given back if the correlation is fenced or flushed. */
+  private holdWith(corr: OpenCorrelation, source: SignalSource): void {
+    if (source.holdable) {
+      corr.held.push(source);
+      this.o.correlations.refreshHeld();
+    } else {
+      source.hold();
+    }
+  }
+
+  private markStoring(corr: OpenCorrelation, agent: string, on: boolean): void {
+    const agents = this.storing.get(corr);
+    if (on) {
+      if (agents === undefined) this.storing.set(corr, new Set([agent]));
+      else agents.add(agent);
+      return;
+    }
+    agents?.delete(agent);
+    if (agents?.size === 0) this.storing.delete(corr);
+  }
+
+  private unmarkStoring(pending: readonly Pending[]): void {
+    for (const p of pending) this.markStoring(p.corr, p.agent, false);
   }
 
   private lateOrDuplicate(source: SignalSource, corrId: string, agent: string, late: Late[], payload: string): void {
