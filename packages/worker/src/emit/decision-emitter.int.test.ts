@@ -31,9 +31,9 @@ beforeEach(async () => {
   await redis.set(keys.epoch(1), '4');
 });
 
-function job(corrId: string): DecisionJob {
+function job(corrId: string, partition = 1): DecisionJob {
   const decision = { corr_id: corrId, agents_present: ['momentum', 'risk'], channels: [] } as unknown as Decision;
-  const corr = { corrId, partition: 1, held: [], firstSeenMs: Date.now() } as unknown as DecisionJob['corr'];
+  const corr = { corrId, partition, held: [], firstSeenMs: Date.now() } as unknown as DecisionJob['corr'];
   return { corr, decision, type: 'buy', atDeadline: false, epoch: 4, bytes: undefined };
 }
 
@@ -139,5 +139,70 @@ describe('DecisionEmitter and the correlation lock', () => {
     const marks = commands.filter((c) => /^evalsha /i.test(c) && c.includes(keys.done('m1')) && !c.includes('pending|'));
     expect(marks).toHaveLength(1);
     expect(marks[0]).toContain(keys.done('m3'));
+  });
+});
+
+describe('DecisionEmitter on a Redis Cluster (claims per partition) when one partition fails', () => {
+  it('publishes degraded only the jobs of the partition whose call failed; a fenced or already published job of another partition is not published', async () => {
+    const metrics = new WorkerMetrics(new Registry());
+    const published: string[] = [];
+    const js = {
+      publish: (_subject: string, data: Uint8Array) => {
+        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
+        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
+      },
+    } as unknown as JetStreamClient;
+    // One real Redis, the batch split per partition as on a Cluster.
+    const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 }, { perSlot: true });
+    const closed: Array<[string, string]> = [];
+    const emitter = new DecisionEmitter({ js, store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: (j, outcome) => closed.push([j.corr.corrId, outcome]) });
+
+    await redis.set(keys.epoch(1), '5'); // partition 1 has a newer owner: our epoch 4 is stale
+    await redis.hset(keys.epoch(2), 'x', 'y'); // partition 2's script fails (WRONGTYPE), as a master failing over would
+    await redis.set(keys.epoch(3), '4');
+    await redis.set(keys.done('old'), 'published|momentum,risk', 'EX', 600); // decided long ago (past the Nats-Msg-Id window)
+    await redis.set(keys.epoch(4), '4');
+    await redis.set(keys.open(4), 'not-a-sorted-set'); // partition 4's mark fails (after its claim)
+
+    await emitter.emit([job('stale', 1), job('lost', 2), job('old', 3), job('fresh', 4)]);
+    await emitter.idle();
+
+    expect(published.sort()).toEqual(['fresh', 'lost']);
+    expect(closed.sort()).toEqual([
+      ['fresh', 'published'],
+      ['lost', 'published'],
+      ['old', 'already_published'],
+      ['stale', 'fenced'],
+    ]);
+    const failures = (await metrics.stateFailures.get()).values;
+    expect(failures.find((v) => v.labels.operation === 'claim')?.value).toBe(1);
+    expect((await metrics.fencedWrites.get()).values[0]?.value).toBe(1);
+    // The marks: partition 2's is written, partition 4's failed alone and waits for a recovery.
+    expect(await redis.get(keys.done('lost'))).toBe('published|momentum,risk');
+    expect(failures.find((v) => v.labels.operation === 'mark_published')?.value).toBe(1);
+    expect(emitter.unsyncedCount).toBe(1);
+    await redis.del(keys.open(4));
+    await emitter.syncAfterRecovery();
+    expect(emitter.unsyncedCount).toBe(0);
+    expect(await redis.get(keys.done('fresh'))).toBe('published|momentum,risk');
+  });
+
+  it('one Redis keeps one claim call for the batch: a failure there publishes the whole batch degraded', async () => {
+    const metrics = new WorkerMetrics(new Registry());
+    const published: string[] = [];
+    const js = {
+      publish: (_subject: string, data: Uint8Array) => {
+        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
+        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
+      },
+    } as unknown as JetStreamClient;
+    const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
+    const emitter = new DecisionEmitter({ js, store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined });
+    await redis.hset(keys.epoch(2), 'x', 'y');
+    await redis.set(keys.epoch(4), '4');
+    await emitter.emit([job('a', 2), job('b', 4)]);
+    await emitter.idle();
+    expect(published.sort()).toEqual(['a', 'b']);
+    expect((await metrics.stateFailures.get()).values.find((v) => v.labels.operation === 'claim')?.value).toBe(2);
   });
 });

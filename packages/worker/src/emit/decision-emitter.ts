@@ -65,6 +65,8 @@ const STUCK_LOG_MS = 30_000;
  * with Nats-Msg-Id = corr_id (and channelMsgId for fan-out) → mark published. A fenced claim is
  * counted and never published. Without Redis the claim is skipped (degraded) and the Nats-Msg-Id
  * duplicate window is what keeps the decision single; the done-markers are written when Redis returns.
+ * On a Redis Cluster a batch's claims go per partition: only the jobs of a partition whose call
+ * failed are published degraded, the others keep their verdicts (a fenced one is not published).
  * A failed publish is retried with the same bytes, with a doubling backoff, until it succeeds or the
  * process stops; the orchestrator_decisions_unpublished gauge and a log line say while it is stuck.
  */
@@ -135,9 +137,10 @@ export class DecisionEmitter {
     const items = [...this.unsyncedDone.values()];
     try {
       this.deps.metrics.countStateOps('mark_published', items.length);
-      await this.deps.store.markPublished(items);
-      for (const it of items) this.unsyncedDone.delete(it.corrId);
-      this.deps.log.info({ count: items.length }, 'done-markers written after redis recovery');
+      const unmarked = new Set(await this.deps.store.markPublished(items));
+      for (const it of items) if (!unmarked.has(it)) this.unsyncedDone.delete(it.corrId);
+      if (unmarked.size > 0) this.deps.metrics.stateFailures.inc({ operation: 'mark_published' }, unmarked.size);
+      this.deps.log.info({ count: items.length - unmarked.size, unwritten: unmarked.size }, 'done-markers written after redis recovery');
     } catch (err) {
       this.deps.metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
       this.deps.log.warn({ err }, 'could not write done-markers after recovery; will retry');
@@ -195,9 +198,18 @@ export class DecisionEmitter {
       return jobs;
     }
     const out: DecisionJob[] = [];
+    const unanswered: DecisionJob[] = [];
+    let unansweredError: unknown;
     verdicts.forEach((v, i) => {
       const job = jobs[i]!;
       switch (v.kind) {
+        case 'unknown':
+          // Its partition's call failed (Redis Cluster) while the others answered: this one alone
+          // goes out degraded; the verdicts that came back are honoured.
+          unanswered.push(job);
+          unansweredError ??= v.error;
+          out.push(job);
+          break;
         case 'claimed':
           out.push(job);
           break;
@@ -215,6 +227,13 @@ export class DecisionEmitter {
           break;
       }
     });
+    if (unanswered.length > 0) {
+      metrics.stateFailures.inc({ operation: 'claim' }, unanswered.length);
+      log.warn(
+        { err: unansweredError, count: unanswered.length, partitions: [...new Set(unanswered.map((j) => j.corr.partition))] },
+        'claim failed for some partitions; publishing those with Nats-Msg-Id deduplication only',
+      );
+    }
     return out;
   }
 
@@ -321,7 +340,14 @@ export class DecisionEmitter {
     }
     metrics.countStateOps('mark_published', items.length);
     try {
-      await store.markPublished(items);
+      // On a Redis Cluster, a partition whose call failed leaves its marks only: they wait for the
+      // next recovery, the others are written.
+      const unmarked = await store.markPublished(items);
+      if (unmarked.length > 0) {
+        metrics.stateFailures.inc({ operation: 'mark_published' }, unmarked.length);
+        this.deps.log.warn({ count: unmarked.length }, 'mark published failed for some partitions; will write after recovery');
+        for (const it of unmarked) this.unsyncedDone.set(it.corrId, it);
+      }
     } catch (err) {
       metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
       this.deps.log.warn({ err }, 'mark published failed; will write after recovery');

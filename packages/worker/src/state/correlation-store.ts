@@ -33,7 +33,13 @@ const CLAIMED: ClaimVerdict = { kind: 'claimed' };
 export type ClaimVerdict =
   | { kind: 'claimed' }
   | { kind: 'fenced'; currentEpoch: number }
-  | { kind: 'exists'; published: boolean; agents: string[] };
+  | { kind: 'exists'; published: boolean; agents: string[] }
+  /**
+   * No answer for this item: on a Redis Cluster, the call of its partition failed (its master failing
+   * over, say) while the other partitions' calls answered. The caller treats it as it treats a failed
+   * claim (degraded), and only it: the others' verdicts stand.
+   */
+  | { kind: 'unknown'; error: unknown };
 
 export interface SignalToStore {
   corrId: string;
@@ -136,13 +142,24 @@ export class CorrelationStore {
 
   /**
    * Runs `call` on the whole batch (one Redis, or a batch of one partition), or on each partition's
-   * share of it concurrently, and returns the results in batch order.
+   * share of it concurrently, and returns the results in batch order. A failure of the one call, or
+   * of every partition's call, rejects. When only some partitions' calls fail, the others' answers
+   * are kept: each item of a failed partition gets `failed(error)`, or, without `failed`, the batch
+   * rejects once every call has settled (none is left running behind the caller's back).
    */
-  private async bySlot<T extends { partition: number }, R>(items: readonly T[], call: (batch: readonly T[]) => Promise<R[]>): Promise<R[]> {
+  private async bySlot<T extends { partition: number }, R>(
+    items: readonly T[],
+    call: (batch: readonly T[]) => Promise<R[]>,
+    failed?: (error: unknown) => R,
+  ): Promise<R[]> {
     if (!this.perSlot) return call(items);
     const groups = groupByPartition(items, itemPartition);
     if (groups.length === 1) return call(items);
-    return ungroup(groups, await Promise.all(groups.map((g) => call(g.items))), items.length);
+    const settled = await Promise.allSettled(groups.map((g) => call(g.items)));
+    const firstFailure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (firstFailure !== undefined && (failed === undefined || settled.every((r) => r.status === 'rejected'))) throw firstFailure.reason;
+    const results = settled.map((r, g) => (r.status === 'fulfilled' ? r.value : groups[g]!.items.map(() => failed!(r.reason))));
+    return ungroup(groups, results, items.length);
   }
 
   /** A pipeline over the batch (one Redis) or one per partition (Redis Cluster); the replies in batch order. */
@@ -154,11 +171,21 @@ export class CorrelationStore {
     };
     if (!this.perSlot) return run(items);
     const groups = groupByPartition(items, partitionOf);
-    const results = await Promise.all(groups.map((g) => run(g.items)));
+    const settled = await Promise.allSettled(groups.map((g) => run(g.items)));
+    const results = settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
     const per = items.length === 0 ? 0 : results.reduce((n, r) => n + r.length, 0) / items.length;
     return ungroup(groups, results, items.length, per);
   }
 
+  /**
+   * Stores a batch of signals. Any failed call rejects the whole batch, even on a Redis Cluster when
+   * other partitions answered: the caller then holds every signal un-acked in memory and writes it
+   * again later, which is safe for the ones that were stored (a repeat answers `duplicate`) and for
+   * the fenced or decided ones (their claim is fenced or finds the decision).
+   */
   storeSignals(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
     if (items.length === 0) return Promise.resolve([]);
     return this.bySlot(items, (batch) => this.storeBatch(batch));
@@ -180,9 +207,17 @@ export class CorrelationStore {
     });
   }
 
+  /**
+   * Claims a batch of decisions. Rejects when Redis answered none of it; on a Redis Cluster, when
+   * some partitions' calls failed and others answered, the items of the failed ones are `unknown`.
+   */
   claim(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
     if (requests.length === 0) return Promise.resolve([]);
-    return this.bySlot(requests, (batch) => this.claimBatch(batch, workerId));
+    return this.bySlot(
+      requests,
+      (batch) => this.claimBatch(batch, workerId),
+      (error): ClaimVerdict => ({ kind: 'unknown', error }),
+    );
   }
 
   private async claimBatch(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
@@ -200,12 +235,22 @@ export class CorrelationStore {
     });
   }
 
-  async markPublished(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<void> {
-    if (items.length === 0) return;
-    await this.bySlot(items, (batch) => this.markBatch(batch));
+  /**
+   * Marks published decisions, and returns the items it could not mark: none when every call
+   * answered; on a Redis Cluster, those of the partitions whose call failed while others answered.
+   * Rejects when Redis answered none of it.
+   */
+  async markPublished<T extends { corrId: string; partition: number; agents: readonly string[] }>(items: readonly T[]): Promise<T[]> {
+    if (items.length === 0) return [];
+    const marked = await this.bySlot(
+      items,
+      (batch) => this.markBatch(batch),
+      () => false,
+    );
+    return items.filter((_, i) => !marked[i]);
   }
 
-  private async markBatch(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<number[]> {
+  private async markBatch(items: ReadonlyArray<{ corrId: string; partition: number; agents: readonly string[] }>): Promise<boolean[]> {
     const keys: string[] = [];
     const args: Array<string | number> = [this.ttl.idempotencySec];
     for (const it of items) {
@@ -213,7 +258,7 @@ export class CorrelationStore {
       args.push(`published|${it.agents.join(',')}`, it.corrId);
     }
     await this.scripted.markPublished(keys.length, ...keys, ...args);
-    return items.map(() => 1);
+    return items.map(() => true);
   }
 
   /** Records an agent that reported after the decision (kept for audit, TTL IDEMPOTENCY_TTL_SEC). */
