@@ -298,6 +298,10 @@ export class OrchestratorWorker {
         }),
       },
     });
+    // Decisions only under our heartbeat lease: past it our partitions may be another worker's, and a
+    // claim that Redis cannot answer fences nothing (DecisionQueue.gate).
+    const membership = this.membership;
+    plane.queue.gate(() => membership.holdsLease());
     await this.membership.start();
     await plane.owner.rejoin(await this.membership.loadTable().catch(() => undefined));
   }

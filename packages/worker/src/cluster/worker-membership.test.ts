@@ -38,7 +38,7 @@ class FakeNats {
 }
 
 /** A Redis that records the heartbeat the worker writes. */
-function fakeRedis(written: WorkerHeartbeat[]): Redis {
+function fakeRedis(written: WorkerHeartbeat[], failing = false): Redis {
   const chain = {
     set: (_key: string, value: string) => {
       written.push(JSON.parse(value) as WorkerHeartbeat);
@@ -47,19 +47,22 @@ function fakeRedis(written: WorkerHeartbeat[]): Redis {
     sadd: () => chain,
     del: () => chain,
     srem: () => chain,
-    exec: async () => [],
+    exec: async () => {
+      if (failing) throw new Error('Connection is closed.');
+      return [];
+    },
   };
   return { multi: () => chain } as unknown as Redis;
 }
 
-async function setup(): Promise<{ nats: FakeNats; membership: WorkerMembership; lines: string[]; heartbeats: WorkerHeartbeat[]; assigned: number[][] }> {
+async function setup(o: { failingRedis?: boolean } = {}): Promise<{ nats: FakeNats; membership: WorkerMembership; lines: string[]; heartbeats: WorkerHeartbeat[]; assigned: number[][] }> {
   const nats = new FakeNats();
   const { log, lines } = memoryLogger('info');
   const heartbeats: WorkerHeartbeat[] = [];
   const assigned: number[][] = [];
   const membership = new WorkerMembership({
     nc: nats as unknown as NatsConnection,
-    redis: fakeRedis(heartbeats),
+    redis: fakeRedis(heartbeats, o.failingRedis),
     redisAvailable: () => true,
     keys: new ClusterKeys('t'),
     workerId: 'w1',
@@ -122,5 +125,24 @@ describe('WorkerMembership and the cluster protocol', () => {
       expect(mismatchLines(lines)[1]).toMatchObject({ leader: 'c2', leader_epoch: 8 });
     }
     await membership.close();
+  });
+});
+
+describe('WorkerMembership: the heartbeat lease', () => {
+  it('holds from an acknowledged heartbeat until WORKER_LEASE_MS after it was sent, less a tenth; never without one', async () => {
+    const before = performance.now();
+    const { membership } = await setup();
+    const after = performance.now();
+    expect(membership.holdsLease()).toBe(true);
+    // leaseMs 120 s: the key lives at least until sent + 120 s; the worker counts on 108 s of it.
+    expect(membership.holdsLease(before + 107_999)).toBe(true);
+    expect(membership.holdsLease(after + 108_000)).toBe(false);
+    await membership.close();
+
+    // Redis never acknowledged a heartbeat: no lease, whatever the clock says.
+    const { membership: unacked, heartbeats } = await setup({ failingRedis: true });
+    expect(heartbeats).toHaveLength(1);
+    expect(unacked.holdsLease()).toBe(false);
+    await unacked.close();
   });
 });

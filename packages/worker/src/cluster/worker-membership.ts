@@ -43,6 +43,8 @@ export class WorkerMembership {
   private readonly startedAt = new Date().toISOString();
   private closed = false;
   private readonly verifier: ControlVerifier;
+  /** performance.now() when the last heartbeat Redis acknowledged was sent; its key lives at least leaseMs from then. */
+  private lastBeatSentAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly o: {
@@ -104,6 +106,20 @@ export class WorkerMembership {
     this.timer = setInterval(() => void this.beat(), this.o.heartbeatMs);
   }
 
+  /**
+   * Whether our heartbeat key is certainly still in Redis, so that no leader can have given our
+   * partitions to another worker: true until WORKER_LEASE_MS after the last heartbeat Redis
+   * acknowledged was *sent* (Redis set its PX later, so it expires later), less a tenth of the lease
+   * for the time between this check and a publish and for clocks that run at slightly different
+   * rates. The monotonic clock keeps counting while the process is stopped (SIGSTOP) or stalled, so a
+   * worker woken after its lease answers false at once, until its next heartbeat is written. What it
+   * guards: a decision published without a claim (Redis unreachable, or the claim failed) is fenced by
+   * nothing else (DecisionQueue.gate).
+   */
+  holdsLease(now = performance.now()): boolean {
+    return now < this.lastBeatSentAt + this.o.leaseMs - this.o.leaseMs / 10;
+  }
+
   /** The table as stored in Redis, for a worker (re)starting before the next broadcast. */
   async loadTable(): Promise<AssignmentTable | undefined> {
     if (!this.o.redisAvailable()) return undefined;
@@ -144,11 +160,14 @@ export class WorkerMembership {
         ...(await this.o.handlers.heartbeat()),
       };
       // The key with its lease, and the id in the index membership reads (docs/cluster.md).
-      await this.o.redis
+      const sentAt = performance.now();
+      const results = await this.o.redis
         .multi()
         .set(this.o.keys.worker(this.o.workerId), JSON.stringify(hb), 'PX', this.o.leaseMs)
         .sadd(this.o.keys.workers(), this.o.workerId)
         .exec();
+      if (results?.some(([err]) => err !== null) !== false) throw new Error('heartbeat transaction aborted');
+      this.lastBeatSentAt = Math.max(this.lastBeatSentAt, sentAt);
     } catch (err) {
       this.o.log.debug({ err }, 'heartbeat failed');
     }

@@ -43,7 +43,7 @@ class HeldSink implements DecisionSink {
   }
 }
 
-function setup(o: { rps?: number; maxPending?: number; clock?: { now: number } } = {}) {
+function setup(o: { rps?: number; maxPending?: number; clock?: { now: number }; onDecide?: () => void } = {}) {
   const engine = new SimpleEngine(['risk']);
   const open = new FanInBuffer(engine, 1, 1_000);
   const gauges = { set: vi.fn() };
@@ -56,10 +56,20 @@ function setup(o: { rps?: number; maxPending?: number; clock?: { now: number } }
   const sink = new HeldSink();
   const flags = { accepting: true };
   const clock = o.clock;
+  const inline = new InlineDecider(engine);
   const queue = new DecisionQueue({
     correlations,
     engine,
-    decider: new InlineDecider(engine),
+    decider: {
+      kind: 'inline',
+      decide: async (inputs) => {
+        const results = await inline.decide(inputs);
+        o.onDecide?.();
+        return results;
+      },
+      reloadRules: () => inline.reloadRules(),
+      close: () => inline.close(),
+    },
     sink,
     ctx: { orchestratorType: 'simple', minAgents: 1, workerId: 'w1' },
     bucket: new TokenBucket(o.rps ?? 0, clock === undefined ? undefined : () => clock.now),
@@ -170,6 +180,41 @@ describe('DecisionQueue', () => {
     expect(sink.corrIds()).toEqual([['late']]);
     expect(sink.batches[0]![0]!).toMatchObject({ atDeadline: true, type: 'timeout', epoch: 104 });
     expect(open.get('late')).toBeUndefined();
+    queue.close();
+  });
+
+  it('gate: while the lease is lapsed nothing reaches the emit path — drain, takePartitions, nor a batch decided as it lapsed; once renewed the tick decides them, in order', async () => {
+    vi.useFakeTimers();
+    const lease = { held: false, lapseWhileDeciding: true };
+    // The first time the engine decides, the lease lapses meanwhile (the process was stopped).
+    const onDecide = (): void => {
+      if (lease.lapseWhileDeciding) lease.held = false;
+      lease.lapseWhileDeciding = false;
+    };
+    const { queue, sink, correlations, ready } = setup({ onDecide });
+    queue.gate(() => lease.held);
+    queue.start(10);
+    for (const [id, p] of [['a', 1], ['b', 2]] as const) queue.enqueue(ready(id, p), false);
+    queue.drain();
+    queue.takePartitions(new Set([1]));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(sink.batches).toEqual([]);
+    expect(queue.pending).toBe(2);
+
+    lease.held = true;
+    await vi.advanceTimersByTimeAsync(10);
+    // Taken and decided, but the lease lapsed before the emit path took the batch: back in the queue.
+    expect(correlations.decided.has('a')).toBe(true);
+    expect(sink.batches).toEqual([]);
+    expect(queue.pending).toBe(2);
+
+    // Renewed: the next tick hands them over, in their order, under their epochs.
+    lease.held = true;
+    await vi.advanceTimersByTimeAsync(20);
+    expect(sink.corrIds()).toEqual([['a', 'b']]);
+    expect(sink.batches[0]!.map((j) => j.epoch)).toEqual([101, 102]);
+    sink.releaseAll();
+    await queue.settled();
     queue.close();
   });
 });

@@ -47,14 +47,32 @@ interface Ready {
  */
 export class DecisionQueue {
   private readonly ready: Ready[] = [];
+  /** corr_id → the correlation in `ready`: what intake must not open a second time. */
+  private readonly readyById = new Map<string, OpenCorrelation>();
   private readonly emits = new Set<Promise<void>>();
   /** Taken from `ready`, with the engine, not yet handed to the emit path. */
   private deciding = 0;
   private capacityWaiters: Array<() => void> = [];
   private drainTimer: NodeJS.Timeout | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
+  private mayEmit: () => boolean = () => true;
 
   constructor(private readonly o: DecisionQueueOptions) {}
+
+  /**
+   * A coordinated worker decides only while its heartbeat lease holds (WorkerMembership.holdsLease):
+   * past it, the leader may have given its partitions to another worker, and the emit path's only
+   * fence is the claim — which it skips while Redis is unreachable and gives up on when the claim
+   * itself fails (publishing with the Nats-Msg-Id window alone). So a worker woken past its lease
+   * (SIGSTOP, a long stall) during a Redis failover, or cut off from Redis longer than its lease while
+   * the leader is not, decides nothing from memory: ready decisions wait here, retried each tick,
+   * until a heartbeat is written again — Redis answers, and the claims then carry the fence. Checked
+   * before deciding and again just before the emit path takes a batch (a batch decided meanwhile goes
+   * back to the front of the queue).
+   */
+  gate(mayEmit: () => boolean): void {
+    this.mayEmit = mayEmit;
+  }
 
   /** Ready, being decided and emitting decisions. */
   get pending(): number {
@@ -68,11 +86,23 @@ export class DecisionQueue {
 
   enqueue(corr: OpenCorrelation, atDeadline: boolean): void {
     this.ready.push({ corr, atDeadline });
+    this.readyById.set(corr.corrId, corr);
+  }
+
+  /**
+   * The correlation with this corr_id if it is ready and waiting to be decided (the rate limit, the
+   * lease gate). It has left the fan-in and may not be in the decided set yet: a signal redelivered
+   * for it meanwhile must not open it a second time (two decisions for one corr_id).
+   */
+  waiting(corrId: string): OpenCorrelation | undefined {
+    return this.readyById.get(corrId);
   }
 
   /** Decides what is ready, as fast as the rate limit allows, and hands the batch to the emit path. */
   drain(ignoreRateLimit = false): void {
     if (this.ready.length === 0) return;
+    // Our lease has lapsed: wait until it is renewed (the tick drains again).
+    if (!this.mayEmit()) return;
     // The emit path's own bound is full (done-markers waiting for Redis): wait, retried each tick.
     if (this.o.sink.blocked === true && !ignoreRateLimit) return;
     const n = ignoreRateLimit ? this.ready.length : this.o.bucket.take(this.ready.length);
@@ -89,7 +119,7 @@ export class DecisionQueue {
   /** Decides the ready correlations of `partitions` now, whatever the rate limit (a revoke finishes its work). */
   takePartitions(partitions: ReadonlySet<number>): void {
     const mine = this.ready.filter((r) => partitions.has(r.corr.partition));
-    if (mine.length === 0) return;
+    if (mine.length === 0 || !this.mayEmit()) return;
     let kept = 0;
     for (const r of this.ready) if (!partitions.has(r.corr.partition)) this.ready[kept++] = r;
     this.ready.length = kept;
@@ -148,13 +178,16 @@ export class DecisionQueue {
       this.wake();
       return;
     }
-    for (const corr of expired) this.ready.push({ corr, atDeadline: true });
+    for (const corr of expired) this.enqueue(corr, true);
     correlations.refreshActive();
     this.drain();
   }
 
   private launch(batch: Ready[]): void {
-    for (const { corr } of batch) this.o.correlations.markDecided(corr);
+    for (const { corr } of batch) {
+      if (this.readyById.get(corr.corrId) === corr) this.readyById.delete(corr.corrId);
+      this.o.correlations.markDecided(corr);
+    }
     const emit = this.decideAndEmit(batch).catch((err: unknown) => this.o.log.error({ err }, 'emit failed'));
     this.emits.add(emit);
     void emit.finally(() => {
@@ -174,6 +207,13 @@ export class DecisionQueue {
       jobs = batch.map(({ corr, atDeadline }, i) => shapeDecision(engine, corr, results[i]!, atDeadline, ctx, decisionEpoch(corr.partition), now));
     } finally {
       this.deciding -= batch.length;
+    }
+    if (!this.mayEmit()) {
+      // The lease lapsed while the engine decided (the process was stopped or stalled): decided again
+      // once it is renewed, under the epoch of that moment.
+      this.ready.unshift(...batch);
+      for (const { corr } of batch) this.readyById.set(corr.corrId, corr);
+      return;
     }
     await this.o.sink.emit(jobs);
   }

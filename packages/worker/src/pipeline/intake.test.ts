@@ -4,7 +4,7 @@ import { Registry, memoryLogger } from '@at-orchestrator/runtime';
 import { SimpleEngine } from '../engines/index.js';
 import { Correlations } from '../fanin/correlations.js';
 import { DecidedSet } from '../fanin/decided-set.js';
-import { FanInBuffer } from '../fanin/fan-in-buffer.js';
+import { FanInBuffer, type OpenCorrelation } from '../fanin/fan-in-buffer.js';
 import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
 import { WorkerMetrics } from '../metrics.js';
 import type { CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
@@ -42,7 +42,13 @@ function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number } = 
     storeSignals: vi.fn(async (items: readonly SignalToStore[]): Promise<StoreVerdict[]> => verdicts.shift() ?? items.map(() => ({ kind: 'stored' }))),
     recordLate: vi.fn(async () => {}),
   };
-  const queue = { enqueue: vi.fn(), drain: vi.fn() };
+  // Enqueued correlations wait in the queue (the lease gate holds them) until the test launches them.
+  const waiting = new Map<string, OpenCorrelation>();
+  const queue = {
+    enqueue: vi.fn((corr: OpenCorrelation, _atDeadline: boolean) => void waiting.set(corr.corrId, corr)),
+    drain: vi.fn(),
+    waiting: (corrId: string) => waiting.get(corrId),
+  };
   const intake = new Intake({
     correlations,
     queue: queue as unknown as DecisionQueue,
@@ -55,7 +61,7 @@ function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number } = 
   });
   const counter = async (name: string): Promise<number> =>
     ((await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values ?? []).reduce((sum, v) => sum + v.value, 0);
-  return { intake, store, queue, correlations, onFenced, verdicts, counter };
+  return { intake, store, queue, waiting, correlations, onFenced, verdicts, counter };
 }
 
 describe('Intake', () => {
@@ -106,6 +112,26 @@ describe('Intake', () => {
     expect(queued.corrId).toBe('c0b');
     expect(queued.held).toEqual([m.src, r.src]);
     expect(correlations.open.get('c0b')).toBeUndefined();
+  });
+
+  it('a redelivered signal of a correlation waiting to be decided (Redis down, the lease gate closed) is held with it, never opened again', async () => {
+    const { intake, queue, waiting, correlations, counter } = setup({ redis: false });
+    const m = inbound('c0w', 'momentum');
+    const r = inbound('c0w', 'risk');
+    await intake.take([m.item, r.item]);
+    // JetStream redelivers both (ack wait passed while the decision waited) and one from a third agent.
+    const again = [inbound('c0w', 'momentum'), inbound('c0w', 'risk')];
+    const late = inbound('c0w', 'correlation');
+    await intake.take([...again.map((x) => x.item), late.item]);
+    expect(queue.enqueue).toHaveBeenCalledOnce();
+    expect(correlations.open.get('c0w')).toBeUndefined();
+    // Held with the waiting correlation: acked when its decision is published, not before.
+    expect(waiting.get('c0w')!.held).toEqual([m.src, r.src, again[0]!.src, again[1]!.src, late.src]);
+    for (const x of again) expect(x.src.ack).not.toHaveBeenCalled();
+    expect(await counter('orchestrator_duplicate_signals_total')).toBe(2);
+    // Another agent is late, but the decision may yet be fenced: held with it too, not acked.
+    expect(late.src.ack).not.toHaveBeenCalled();
+    expect(await counter('orchestrator_late_signals_total')).toBe(1);
   });
 
   it('a repeat delivery that arrives while the first one is being stored is held, not acked; a fenced store gives both back', async () => {

@@ -98,6 +98,13 @@ export class Intake {
         continue;
       }
       if (corr === undefined) {
+        const waiting = this.o.queue.waiting(corrId);
+        if (waiting !== undefined) {
+          // Ready, waiting to be decided (a redelivery of a signal it holds only in memory, while the
+          // lease gate holds decisions back): the same correlation, never a second one.
+          this.settleWaiting(waiting, source, corrId, agent, late, payload);
+          continue;
+        }
         if (decided.has(corrId)) {
           this.lateOrDuplicate(source, corrId, agent, late, payload);
           continue;
@@ -190,6 +197,23 @@ export class Intake {
     }
     for (const p of pending) correlations.holdUnsynced(p.corr, p.agent, p.payload, p.source);
     correlations.refreshHeld();
+  }
+
+  /**
+   * A signal of a correlation waiting in the decision queue. A repeat is settled as one. Another
+   * agent is late, but the decision may yet be fenced (and the correlation go to the partition's new
+   * owner): its source is held with the correlation — acked once the decision is published, given
+   * back if it is fenced — not acked now.
+   */
+  private settleWaiting(corr: OpenCorrelation, source: SignalSource, corrId: string, agent: string, late: Late[], payload: string): void {
+    if (corr.signals[agent] !== undefined) {
+      this.o.metrics.duplicateSignals.inc();
+      this.settleRepeat(corr, agent, source);
+      return;
+    }
+    this.o.metrics.lateSignals.inc();
+    late.push({ corrId, agent, payload });
+    this.holdWith(corr, source);
   }
 
   /**
