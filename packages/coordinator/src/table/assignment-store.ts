@@ -36,7 +36,9 @@ export interface LoadedTable {
  * partition epochs live in their partitions' slots: `load()` first raises the leader epoch kept in
  * every partition's slot to this term's (refused if a newer term got there first), and a commit moves
  * each changed partition's epoch with a script in that slot that refuses an older term, then writes
- * the table under the lease check (docs/cluster.md, "Fencing per slot").
+ * the table under the lease check (docs/cluster.md, "Fencing per slot"). A partition's master failing
+ * over can lose a bump or a raise; the leader term calls `checkSlots()` every few ticks to find and
+ * repair that.
  */
 export class AssignmentStore {
   private readonly scripts: CoordinatorScripts;
@@ -126,7 +128,27 @@ export class AssignmentStore {
    * Resolves to the new states; rejects with code FENCED when the term is over (nothing written).
    */
   commit(changes: readonly PartitionChange[]): Promise<readonly PartitionState[]> {
-    const run = this.queue.then(() => this.write(changes));
+    return this.serialised(() => this.write(changes));
+  }
+
+  /**
+   * Redis Cluster: takes every partition's slot for this term again (restoring a raise a master
+   * failover lost) and returns the owned partitions whose epoch key disagrees with the table: a bump
+   * lost in a failover (the key fell back while the table kept the new epoch), or a bump whose table
+   * write failed. Their owners are fenced until they get a new epoch (the leader term repairs them).
+   * Runs between commits, never inside one. Rejects with FENCED when a newer term holds a slot. With
+   * one Redis it reads nothing and returns none: a commit moves epochs and table in one script.
+   */
+  checkSlots(): Promise<number[]> {
+    if (!this.perSlot) return Promise.resolve([]);
+    return this.serialised(async () => {
+      const epochs = await this.raisePartitionSlots();
+      return this.states.filter((state) => state.owner !== null && state.epoch !== Number(epochs[state.partition] ?? 0)).map((state) => state.partition);
+    });
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -126,4 +126,36 @@ describe('per-slot fencing (Redis Cluster key layout)', () => {
     const [third] = await s.commit([{ partition: 0, owner: 'w3', phase: 'owned', bump: true }]);
     expect(third!.epoch).toBe(epoch + 2); // not epoch + 1 again, which w2 holds
   });
+
+  it('checkSlots: a bump or a raise a failover lost is found while the term leads (the owners to repair); nothing with one Redis', async () => {
+    const epoch = await lead('a');
+    const s = store('a', epoch);
+    await s.load();
+    const [p0, p1] = await s.commit([0, 1].map((partition) => ({ partition, owner: 'w1', phase: 'owned' as const, bump: true })));
+    await s.commit([{ partition: 1, owner: 'w2', phase: 'owned', bump: true }]);
+    expect(await s.checkSlots()).toEqual([]);
+
+    // Partition 1's master failed over: the promoted replica missed the last bump and the raise.
+    await redis.set(keys.partitionEpoch(1), String(p1!.epoch));
+    await redis.del(keys.partitionLeaderEpoch(1));
+    expect(await s.checkSlots()).toEqual([1]);
+    expect(await redis.get(keys.partitionLeaderEpoch(1))).toBe(String(epoch)); // the raise is back
+    // Partition 0's key vanished (owner fenced: 0 is not its epoch); unowned partitions do not matter.
+    await redis.del(keys.partitionEpoch(0));
+    await redis.set(keys.partitionEpoch(2), '99');
+    expect(await s.checkSlots()).toEqual([0, 1]);
+    // The repair: a new epoch for the same owner, above every epoch handed out before.
+    const repaired = await s.commit([0, 1].map((partition) => ({ partition, owner: partition === 0 ? 'w1' : 'w2', phase: 'owned' as const, bump: true })));
+    expect(repaired[0]!.epoch).toBeGreaterThan(p0!.epoch);
+    expect(repaired[1]!.epoch).toBeGreaterThan(p1!.epoch + 1);
+    expect([await epochKey(0), await epochKey(1)]).toEqual(repaired.map((r) => String(r.epoch)));
+    expect(await s.checkSlots()).toEqual([]);
+
+    // A newer term took a slot: the check ends this one.
+    await redis.set(keys.partitionLeaderEpoch(3), String(epoch + 1));
+    await expect(s.checkSlots()).rejects.toMatchObject({ code: 'FENCED' });
+
+    const single = new AssignmentStore(redis, keys, 4, { coordinatorId: 'a', leaderEpoch: epoch }, memoryLogger().log, { perSlot: false });
+    expect(await single.checkSlots()).toEqual([]);
+  });
 });

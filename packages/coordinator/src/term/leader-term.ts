@@ -16,6 +16,12 @@ const encoder = new TextEncoder();
 
 /** The full table goes out at least this often, so that a worker that missed a change catches up. */
 export const BROADCAST_EVERY_MS = 2_000;
+/**
+ * Redis Cluster: every this many ticks the leader takes every partition's slot again and compares
+ * the epoch keys with the table (AssignmentStore.checkSlots), so that a bump or a raise lost in a
+ * partition master's failover is repaired while it leads, not only by the next term.
+ */
+export const SLOT_CHECK_EVERY_TICKS = 3;
 /** How often the leader reads the ingest backlog for its gauges. */
 const LAG_EVERY_MS = 5_000;
 
@@ -259,6 +265,7 @@ export class LeaderTerm implements TermView, TermCommands {
     for (const id of await this.settings.adopt(operator, live)) this.shutdownSentAt.delete(id);
     const liveIds = new Set(live.keys());
     this.runner.ownersGone(liveIds);
+    if (this.store.perSlot && (this.tickCount + 1) % SLOT_CHECK_EVERY_TICKS === 0) await this.checkSlots();
 
     const inGrace = Date.now() < this.graceUntil && this.store.table.some((state) => state.owner !== null && !liveIds.has(state.owner));
     const mode: ReconcileMode = override ?? (inGrace || this.settings.paused || !this.options.nats.connected ? 'frozen' : 'auto');
@@ -275,6 +282,14 @@ export class LeaderTerm implements TermView, TermCommands {
     this.updateGauges();
     if (Date.now() - this.lastBroadcast >= BROADCAST_EVERY_MS) this.broadcast();
     return decision;
+  }
+
+  /** Redis Cluster: owned partitions whose epoch key lost a write get a new epoch (`repair`). */
+  private async checkSlots(): Promise<void> {
+    const disagree = (await this.store.checkSlots()).filter((partition) => !this.repair.has(partition));
+    if (disagree.length === 0) return;
+    this.options.log.warn({ partitions: disagree }, 'partition epochs disagree with the table (a write lost in a failover?); their owners get a new epoch');
+    for (const partition of disagree) this.repair.add(partition);
   }
 
   private reconcile(mode: ReconcileMode): Reconciliation {
