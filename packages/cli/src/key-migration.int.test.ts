@@ -41,7 +41,12 @@ async function protocolOneKeyspace(): Promise<void> {
     .set(`${prefix}:epoch:1`, '1795814400003')
     .set(`${prefix}:done:corr-done`, 'published|momentum,risk', 'EX', 3_600)
     .hset(`${prefix}:late:corr-done`, 'ml', '{"x":1}')
-    .hset(`${prefix}:assignment`, String(p), JSON.stringify({ partition: p, owner: 'w1', epoch: 1795814400012, phase: 'owned' }))
+    .hset(
+      `${prefix}:assignment`,
+      Object.fromEntries(
+        Array.from({ length: P }, (_, q) => [String(q), JSON.stringify(q === p ? { partition: p, owner: 'w1', epoch: 1795814400012, phase: 'owned' } : { partition: q, owner: null, epoch: 0, phase: 'unowned' })]),
+      ),
+    )
     .set(`${prefix}:assignment:version`, '42')
     .set(`${prefix}:leader:epoch`, '1795814400000')
     .hset(`${prefix}:coordinator:pins`, '3', 'w1')
@@ -93,5 +98,20 @@ describe('keys migrate (cluster protocol 1 → 2)', () => {
     expect(forced).toMatchObject({ kind: 'done', conflicts: [`${prefix}:done:corr-done`] });
     expect(await redis.get(keys.state.done('corr-done'))).toBe('published|risk');
     expect(await redis.get(`${prefix}:done:corr-done`)).toBe('published|momentum,risk');
+  });
+
+  it('refuses a PARTITIONS other than the old table\'s, naming both numbers, even with --force: nothing written', async () => {
+    await protocolOneKeyspace();
+    const before = (await redis.keys(`${prefix}:*`)).sort();
+    for (const force of [false, true]) {
+      expect(await migrateKeyLayout(redis, { prefix, partitions: 16, force })).toEqual({
+        kind: 'wrong-partitions',
+        reason: `PARTITIONS is 16 but the table ${prefix}:assignment holds ${P} partitions: set PARTITIONS=${P}, the cluster's`,
+      });
+    }
+    expect((await redis.keys(`${prefix}:*`)).sort()).toEqual(before); // not even the tombstone
+    expect(await redis.get(`${prefix}:leader`)).toBeNull();
+    // With the cluster's number it moves.
+    expect(await migrateKeyLayout(redis, { prefix, partitions: P })).toMatchObject({ kind: 'done', conflicts: [] });
   });
 });

@@ -19,7 +19,11 @@ import type { Redis } from '@at-orchestrator/runtime';
 export const MIGRATED_TOMBSTONE = 'migrated-to-cluster-protocol-2';
 
 export type KeyMigrationResult =
+  /** Processes of protocol 1 live: nothing written. */
   | { kind: 'busy'; reason: string }
+  /** PARTITIONS is not the cluster's (the old table says so): nothing written, whatever `force`. */
+  | { kind: 'wrong-partitions'; reason: string }
+  /** Moved; `conflicts` are the old keys left in place because their new name exists. */
   | { kind: 'done'; moved: Record<string, number>; conflicts: string[] };
 
 /** Old (protocol 1) names of the fixed keys, beside their new names. */
@@ -43,8 +47,11 @@ function fixedKeys(prefix: string, partitions: number): Array<[kind: string, fro
 const glob = (s: string): string => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
 /**
- * Moves the keys. `force` skips the check for live processes of protocol 1 (a heartbeat in the old
- * worker index, a lease other than the tombstone) — never the tombstone itself.
+ * Moves the keys. It first checks PARTITIONS against the old table (its hash holds one field per
+ * partition): with another number the epochs and open indexes of some partitions would not be moved
+ * and every correlation's new name would carry the wrong partition's hash tag, so it refuses. `force`
+ * skips the check for live processes of protocol 1 (a heartbeat in the old worker index, a lease
+ * other than the tombstone) — never the PARTITIONS check nor the tombstone.
  */
 export async function migrateKeyLayout(
   redis: Redis,
@@ -53,6 +60,11 @@ export async function migrateKeyLayout(
   const { prefix, partitions } = options;
   const say = options.say ?? (() => undefined);
   const oldLease = `${prefix}:leader`;
+  const oldTable = `${prefix}:assignment`;
+  const tableSize = await redis.hlen(oldTable);
+  if (tableSize > 0 && tableSize !== partitions) {
+    return { kind: 'wrong-partitions', reason: `PARTITIONS is ${partitions} but the table ${oldTable} holds ${tableSize} partitions: set PARTITIONS=${tableSize}, the cluster's` };
+  }
   if (options.force !== true) {
     const holder = await redis.get(oldLease);
     if (holder !== null && holder !== MIGRATED_TOMBSTONE) return { kind: 'busy', reason: `coordinator ${JSON.stringify(holder)} holds the lease ${oldLease} (cluster protocol 1)` };

@@ -18,10 +18,11 @@ const USAGE = [
   'Redis first, then import (redis-cli --cluster import).',
   '',
   'It refuses while a coordinator of protocol 1 holds its lease or a worker\'s heartbeat lives, unless',
-  '--force.',
+  '--force; and, even with --force, when PARTITIONS differs from the number of partitions in the old',
+  'table.',
   '',
   'Exit codes: 0 done, 1 Redis unreachable, 2 bad usage or configuration, 3 refused (processes of',
-  'protocol 1 running, or REDIS_CLUSTER_NODES given).',
+  'protocol 1 running, PARTITIONS not the cluster\'s, or REDIS_CLUSTER_NODES given).',
 ].join('\n');
 
 /** `at-orchestrator keys migrate`: the one-off key layout change of cluster protocol 2. */
@@ -68,6 +69,7 @@ export const keysCommand: Command = {
         say: (line) => process.stdout.write(`${line}\n`),
       });
       if (result.kind === 'busy') return fail(EXIT.refused, `${result.reason}: stop every process of cluster protocol 1, then run this again; --force skips the check`);
+      if (result.kind === 'wrong-partitions') return fail(EXIT.refused, `${result.reason}; nothing was moved`);
       if (result.conflicts.length > 0) process.stdout.write(`left in place (their new name exists): ${result.conflicts.slice(0, 20).join(', ')}${result.conflicts.length > 20 ? ', …' : ''}\n`);
       return EXIT.ok;
     } catch (err) {
