@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CoordinatorKeys } from '@at-orchestrator/coordinator';
 import { RedisServer } from '@at-orchestrator/local-servers';
@@ -8,6 +9,7 @@ import { MIGRATED_TOMBSTONE, migrateKeyLayout } from './key-migration.js';
 // layout exists nowhere else any more) moved to the hash-tagged layout with values and TTLs kept.
 
 const P = 8;
+const MAIN = new URL('../dist/main.js', import.meta.url).pathname;
 let server: RedisServer;
 let redis: Redis;
 let prefix: string;
@@ -113,5 +115,50 @@ describe('keys migrate (cluster protocol 1 → 2)', () => {
     expect(await redis.get(`${prefix}:leader`)).toBeNull();
     // With the cluster's number it moves.
     expect(await migrateKeyLayout(redis, { prefix, partitions: P })).toMatchObject({ kind: 'done', conflicts: [] });
+  });
+});
+
+describe('keys migrate refuses a running cluster of protocol 2, and reports keys left in place', () => {
+  function keysMigrate(args: string[] = [], partitions = P): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const env = { PATH: process.env.PATH, REDIS_URL: server.url, REDIS_KEY_PREFIX: prefix, PARTITIONS: String(partitions) };
+    return new Promise((resolve) => {
+      execFile(process.execPath, [MAIN, 'keys', 'migrate', ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+      });
+    });
+  }
+
+  it('refuses while a coordinator of protocol 2 holds its lease or a worker of protocol 2 heartbeats (exit 3), nothing written; --force moves', async () => {
+    await protocolOneKeyspace();
+    await redis.set(keys.leader(), 'coord-new', 'PX', 5_000);
+    expect(await migrateKeyLayout(redis, { prefix, partitions: P })).toEqual({ kind: 'busy', reason: expect.stringContaining(`coordinator "coord-new" of cluster protocol 2 holds the lease ${keys.leader()}`) });
+    const refused = await keysMigrate();
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('protocol 2 is running already');
+    await redis.del(keys.leader());
+    await redis.multi().set(keys.worker('w9'), '{}', 'PX', 5_000).sadd(keys.workers(), 'w9', 'w-gone').exec();
+    expect(await migrateKeyLayout(redis, { prefix, partitions: P })).toEqual({ kind: 'busy', reason: expect.stringContaining('1 worker heartbeat(s) of cluster protocol 2') });
+    expect(await redis.exists(keys.assignment(), `${prefix}:leader`)).toBe(0); // nothing moved, no tombstone
+    expect(await migrateKeyLayout(redis, { prefix, partitions: P, force: true })).toMatchObject({ kind: 'done', conflicts: [] });
+    expect(await redis.get(keys.assignmentVersion())).toBe('42');
+  });
+
+  it('exits 3 and lists every key left in place when a new name existed; 0 when everything moved', async () => {
+    await protocolOneKeyspace();
+    await redis.set(keys.state.done('corr-done'), 'published|risk');
+    const run = await keysMigrate();
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`1 key(s) left in place`);
+    expect(run.stderr).toContain(`${prefix}:done:corr-done`);
+    expect(run.stdout).toMatch(/moved: 3 table/);
+    expect(await redis.get(`${prefix}:done:corr-done`)).toBe('published|momentum,risk');
+    // Resolved by hand (the old marker dropped): a run again moves nothing more and exits 0.
+    await redis.del(`${prefix}:done:corr-done`);
+    expect((await keysMigrate()).code).toBe(0);
+    // PARTITIONS wrong: exit 3, both numbers named.
+    await redis.hset(`${prefix}:assignment`, '0', '{}');
+    const wrong = await keysMigrate([], 12);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toContain(`PARTITIONS is 12 but the table ${prefix}:assignment holds 1 partitions`);
   });
 });

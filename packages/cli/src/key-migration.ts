@@ -19,7 +19,7 @@ import type { Redis } from '@at-orchestrator/runtime';
 export const MIGRATED_TOMBSTONE = 'migrated-to-cluster-protocol-2';
 
 export type KeyMigrationResult =
-  /** Processes of protocol 1 live: nothing written. */
+  /** Processes live (protocol 1, or protocol 2 already running): nothing written. */
   | { kind: 'busy'; reason: string }
   /** PARTITIONS is not the cluster's (the old table says so): nothing written, whatever `force`. */
   | { kind: 'wrong-partitions'; reason: string }
@@ -50,8 +50,9 @@ const glob = (s: string): string => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
  * Moves the keys. It first checks PARTITIONS against the old table (its hash holds one field per
  * partition): with another number the epochs and open indexes of some partitions would not be moved
  * and every correlation's new name would carry the wrong partition's hash tag, so it refuses. `force`
- * skips the check for live processes of protocol 1 (a heartbeat in the old worker index, a lease
- * other than the tombstone) — never the PARTITIONS check nor the tombstone.
+ * skips the checks for live processes — of protocol 1 (a heartbeat in the old worker index, a lease
+ * other than the tombstone) and of protocol 2 (its leader lease, a heartbeat in its worker index),
+ * whose keys it would otherwise rename under them — never the PARTITIONS check nor the tombstone.
  */
 export async function migrateKeyLayout(
   redis: Redis,
@@ -71,6 +72,12 @@ export async function migrateKeyLayout(
     const ids = await redis.smembers(`${prefix}:workers`);
     const alive = ids.length === 0 ? 0 : await redis.exists(...ids.map((id) => `${prefix}:worker:${id}`));
     if (alive > 0) return { kind: 'busy', reason: `${alive} worker heartbeat(s) of cluster protocol 1 live under ${prefix}:worker:*` };
+    const current = new CoordinatorKeys(prefix, partitions);
+    const leader = await redis.get(current.leader());
+    if (leader !== null) return { kind: 'busy', reason: `coordinator ${JSON.stringify(leader)} of cluster protocol 2 holds the lease ${current.leader()}: protocol 2 is running already` };
+    const newIds = await redis.smembers(current.workers());
+    const newAlive = newIds.length === 0 ? 0 : await redis.exists(...newIds.map((id) => current.worker(id)));
+    if (newAlive > 0) return { kind: 'busy', reason: `${newAlive} worker heartbeat(s) of cluster protocol 2 live under ${current.worker('*')}: protocol 2 is running already` };
   }
   // From here no coordinator of protocol 1 can take the lease: it is held for good.
   await redis.set(oldLease, MIGRATED_TOMBSTONE);

@@ -17,12 +17,13 @@ const USAGE = [
   'of protocol 2 start; running it again moves nothing. To move to a Redis Cluster, migrate on the single',
   'Redis first, then import (redis-cli --cluster import).',
   '',
-  'It refuses while a coordinator of protocol 1 holds its lease or a worker\'s heartbeat lives, unless',
-  '--force; and, even with --force, when PARTITIONS differs from the number of partitions in the old',
-  'table.',
+  'It refuses while a coordinator of protocol 1 holds its lease or a worker\'s heartbeat lives, or while',
+  'protocol 2 already runs (its leader lease or a worker\'s heartbeat), unless --force; and, even with',
+  '--force, when PARTITIONS differs from the number of partitions in the old table. A key whose new',
+  'name exists already is never overwritten: it is left in place and listed, and the exit code is 3.',
   '',
-  'Exit codes: 0 done, 1 Redis unreachable, 2 bad usage or configuration, 3 refused (processes of',
-  'protocol 1 running, PARTITIONS not the cluster\'s, or REDIS_CLUSTER_NODES given).',
+  'Exit codes: 0 done, 1 Redis unreachable, 2 bad usage or configuration, 3 refused (processes running,',
+  'PARTITIONS not the cluster\'s, or REDIS_CLUSTER_NODES given) or keys left in place.',
 ].join('\n');
 
 /** `at-orchestrator keys migrate`: the one-off key layout change of cluster protocol 2. */
@@ -68,9 +69,14 @@ export const keysCommand: Command = {
         force: parsed.values.force,
         say: (line) => process.stdout.write(`${line}\n`),
       });
-      if (result.kind === 'busy') return fail(EXIT.refused, `${result.reason}: stop every process of cluster protocol 1, then run this again; --force skips the check`);
+      if (result.kind === 'busy') return fail(EXIT.refused, `${result.reason}: stop every worker and coordinator, then run this again; --force skips the check`);
       if (result.kind === 'wrong-partitions') return fail(EXIT.refused, `${result.reason}; nothing was moved`);
-      if (result.conflicts.length > 0) process.stdout.write(`left in place (their new name exists): ${result.conflicts.slice(0, 20).join(', ')}${result.conflicts.length > 20 ? ', …' : ''}\n`);
+      if (result.conflicts.length > 0) {
+        return fail(
+          EXIT.refused,
+          `${result.conflicts.length} key(s) left in place under their old names, their new name existing already (never overwritten; compare each with its new name and resolve by hand):\n${result.conflicts.join('\n')}`,
+        );
+      }
       return EXIT.ok;
     } catch (err) {
       return fail(EXIT.unreachable, redactUrl((err as Error).message));
