@@ -1,7 +1,7 @@
 -- acquireLeaderLease: become the coordinator leader when nobody holds the lease, and take the next
 -- leader epoch in the same step, so that there is never a leader without its own fencing token.
--- KEYS[1] leader lease          <prefix>:leader        (value = coordinator id, PX lease)
--- KEYS[2] leader epoch counter  <prefix>:leader:epoch
+-- KEYS[1] leader lease          <prefix>:{cluster}:leader        (value = coordinator id, PX lease)
+-- KEYS[2] leader epoch counter  <prefix>:{cluster}:leader:epoch
 -- ARGV[1] coordinator id   ARGV[2] lease (ms)
 -- Returns {1, epoch} when the lease is ours now (at a new epoch, even if it already named us: a
 -- holder that lost track of its term never continues an old one), {0, holder} when another holds it.

@@ -1,6 +1,8 @@
 -- commitAssignment: the leader's one write to the assignment, fenced by its term.
 -- KEYS[1] leader lease   KEYS[2] leader epoch counter   KEYS[3] assignment hash   KEYS[4] table version
--- KEYS[4+i] the partition epoch key (<prefix>:epoch:<p>) of the i-th entry of ARGV[3]
+-- KEYS[4+i] the partition epoch key (<prefix>:{p<n>}:epoch) of the i-th entry of ARGV[3]; one Redis
+--           only: on a Redis Cluster no epoch key is passed (another slot), every entry comes with
+--           bump = false and its epoch already moved by bumpPartitionEpoch in its partition's slot
 -- ARGV[1] coordinator id   ARGV[2] the caller's leader epoch
 -- ARGV[3] JSON array of entries {partition, owner (id or null), phase, next (id or null), epoch, bump}
 -- An entry with bump = true takes a new partition epoch (a change of owner fences the old one out):

@@ -1,6 +1,7 @@
 -- claimDecisions: the fenced write that lets exactly one owner decide a correlation, for a batch.
--- For correlation i (0-based), KEYS[2i+1] partition epoch orchestrator:epoch:<partition>,
--- KEYS[2i+2] done-marker orchestrator:done:<corr_id>; ARGV[1] marker TTL (s), then per correlation
+-- For correlation i (0-based), KEYS[2i+1] partition epoch <prefix>:{p<n>}:epoch,
+-- KEYS[2i+2] done-marker <prefix>:{p<n>}:done:<corr_id> (n = its partition; on a Redis Cluster a call
+-- holds the correlations of one partition only); ARGV[1] marker TTL (s), then per correlation
 -- ARGV[2i+2] the epoch the caller owns the partition at, ARGV[2i+3] marker value
 -- "pending|<epoch>|<worker>|<agents>".
 -- Returns one {kind, value} per correlation, in order: {'fenced', current epoch} when the caller's

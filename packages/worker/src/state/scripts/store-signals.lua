@@ -1,9 +1,10 @@
 -- storeSignals: records a batch of agents' signals for open correlations. Each signal is stored
 -- unless its correlation is done or the caller no longer owns its partition.
 -- For signal i (0-based), KEYS[4i+1..4i+4] and ARGV[6i+1..6i+6]:
---   KEYS  signals hash orchestrator:signals:<corr_id> · done-marker orchestrator:done:<corr_id> ·
---         open index orchestrator:open:<partition> (sorted set, score = deadline ms) ·
---         epoch orchestrator:epoch:<partition>
+--   KEYS  signals hash <prefix>:{p<n>}:signals:<corr_id> · done-marker <prefix>:{p<n>}:done:<corr_id> ·
+--         open index <prefix>:{p<n>}:open (sorted set, score = deadline ms) ·
+--         epoch <prefix>:{p<n>}:epoch   (n = the correlation's partition; on a Redis Cluster a call
+--         holds the signals of one partition only, its keys all in that partition's slot)
 --   ARGV  agent · signal JSON · state TTL (s) · corr_id · deadline (ms) · the epoch the caller owns
 --         the partition at
 -- Returns one verdict per signal, in order: 1 stored, 0 duplicate (agent already stored), -1 fenced
