@@ -136,14 +136,23 @@ export class AssignmentStore {
    * failover lost) and returns the owned partitions whose epoch key disagrees with the table: a bump
    * lost in a failover (the key fell back while the table kept the new epoch), or a bump whose table
    * write failed. Their owners are fenced until they get a new epoch (the leader term repairs them).
-   * Runs between commits, never inside one. Rejects with FENCED when a newer term holds a slot. With
+   * Runs between commits, never inside one. A slot that cannot be reached (its master failing over)
+   * is skipped, to be checked next time: the others are still checked, and the tick goes on. Rejects
+   * with FENCED when a newer term holds a slot. With
    * one Redis it reads nothing and returns none: a commit moves epochs and table in one script.
    */
   checkSlots(): Promise<number[]> {
     if (!this.perSlot) return Promise.resolve([]);
     return this.serialised(async () => {
-      const epochs = await this.raisePartitionSlots();
-      return this.states.filter((state) => state.owner !== null && state.epoch !== Number(epochs[state.partition] ?? 0)).map((state) => state.partition);
+      const slots = await this.raiseEverySlot();
+      const unreachable = slots.filter((r) => r.status === 'rejected').length;
+      if (unreachable > 0) this.log.debug({ unreachable }, 'slot check: some partition slots unreachable (a master failing over?); checked again later');
+      return this.states
+        .filter((state) => {
+          const slot = slots[state.partition];
+          return state.owner !== null && slot?.status === 'fulfilled' && state.epoch !== Number(slot.value ?? 0);
+        })
+        .map((state) => state.partition);
     });
   }
 
@@ -156,21 +165,34 @@ export class AssignmentStore {
   /**
    * Redis Cluster: raises the leader epoch of every partition's slot to this term's, before anything
    * else this term does, and returns each partition's owner epoch as read in the same step. Rejects with
-   * FENCED when a newer term has raised any slot (this one is over).
+   * FENCED when a newer term has raised any slot (this one is over), or with the first error when a
+   * slot could not be reached.
    */
   private async raisePartitionSlots(): Promise<Array<string | null>> {
+    const settled = await this.raiseEverySlot();
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<string | null>).value);
+  }
+
+  /**
+   * Runs raisePartitionLeaderEpoch in every partition's slot (all at once, each let finish): each
+   * partition's owner epoch, or why its slot could not be reached. Rejects with FENCED when any slot
+   * answered that a newer term holds it.
+   */
+  private async raiseEverySlot(): Promise<Array<PromiseSettledResult<string | null>>> {
     const { leaderEpoch } = this.term;
-    const replies = await Promise.all(
+    const replies = await Promise.allSettled(
       Array.from({ length: this.partitions }, (_, p) => this.scripts.raisePartitionLeaderEpoch(this.keys.partitionLeaderEpoch(p), this.keys.partitionEpoch(p), leaderEpoch)),
     );
-    const newer = replies.findIndex(([ok]) => Number(ok) !== 1);
+    const newer = replies.findIndex((r) => r.status === 'fulfilled' && Number(r.value[0]) !== 1);
     if (newer >= 0) {
       throw new OrchestratorError(
         'FENCED',
-        `coordinator ${this.term.coordinatorId} no longer leads: partition ${newer} was taken by leader epoch ${replies[newer]![1]}, newer than ${leaderEpoch}`,
+        `coordinator ${this.term.coordinatorId} no longer leads: partition ${newer} was taken by leader epoch ${(replies[newer] as PromiseFulfilledResult<[number, string]>).value[1]}, newer than ${leaderEpoch}`,
       );
     }
-    return replies.map(([, epoch]) => epoch);
+    return replies.map((r) => (r.status === 'fulfilled' ? { status: 'fulfilled', value: r.value[1] } : r));
   }
 
   /**

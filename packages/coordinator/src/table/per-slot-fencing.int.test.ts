@@ -151,6 +151,17 @@ describe('per-slot fencing (Redis Cluster key layout)', () => {
     expect([await epochKey(0), await epochKey(1)]).toEqual(repaired.map((r) => String(r.epoch)));
     expect(await s.checkSlots()).toEqual([]);
 
+    // A slot that cannot be answered (its master failing over; here a key of the wrong type) is
+    // skipped, the others still checked: the tick is not lost to it.
+    await redis.set(keys.partitionEpoch(1), '1');
+    await redis.del(keys.partitionLeaderEpoch(0));
+    await redis.hset(keys.partitionLeaderEpoch(0), 'x', 'y');
+    await redis.del(keys.partitionEpoch(0));
+    expect(await s.checkSlots()).toEqual([1]);
+    await redis.del(keys.partitionLeaderEpoch(0));
+    expect(await s.checkSlots()).toEqual([0, 1]);
+    await expect(s.load()).resolves.toMatchObject({ inconsistent: [0, 1] });
+
     // A newer term took a slot: the check ends this one.
     await redis.set(keys.partitionLeaderEpoch(3), String(epoch + 1));
     await expect(s.checkSlots()).rejects.toMatchObject({ code: 'FENCED' });
