@@ -46,7 +46,7 @@ function setup(owned: Map<number, number>) {
       yield await store.loadOpen();
     },
   };
-  const queue = { enqueue: vi.fn(), drain: vi.fn(), capacity: vi.fn((): Promise<void> | undefined => undefined), waiting: vi.fn((): OpenCorrelation | undefined => undefined) };
+  const queue = { enqueue: vi.fn(), drain: vi.fn(), capacity: vi.fn((): Promise<void> | undefined => undefined), isQueued: vi.fn(() => false) };
   const counter = { inc: vi.fn() };
   const flags = { redis: true };
   const sync = new CorrelationSync({

@@ -89,7 +89,7 @@ export class CorrelationSync {
     for (const s of stored) {
       let corr = open.get(s.corrId);
       if (corr === undefined) {
-        if (decided.has(s.corrId) || queue.waiting(s.corrId) !== undefined) continue;
+        if (decided.has(s.corrId) || queue.isQueued(s.corrId)) continue;
         const firstSeen = s.deadlineMs - this.o.decisionTimeoutMs;
         corr = open.create(s.corrId, s.partition, firstSeen, s.deadlineMs);
         counts.resumed += 1;

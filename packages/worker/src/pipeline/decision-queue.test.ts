@@ -217,4 +217,18 @@ describe('DecisionQueue', () => {
     await queue.settled();
     queue.close();
   });
+
+  it('waiting: a correlation is known from the moment it is ready until the emit path is done with it, not after', async () => {
+    const { queue, sink, ready } = setup();
+    const a = ready('a', 1);
+    queue.enqueue(a, false);
+    expect(queue.waiting('a')).toBe(a);
+    queue.drain();
+    await vi.waitFor(() => expect(sink.batches).toHaveLength(1));
+    // Being claimed and published: its claim may still be fenced.
+    expect(queue.waiting('a')).toBe(a);
+    sink.releaseAll();
+    await queue.settled();
+    expect(queue.waiting('a')).toBeUndefined();
+  });
 });

@@ -47,8 +47,10 @@ interface Ready {
  */
 export class DecisionQueue {
   private readonly ready: Ready[] = [];
-  /** corr_id → the correlation in `ready`: what intake must not open a second time. */
-  private readonly readyById = new Map<string, OpenCorrelation>();
+  /** corr_id → the correlation from the moment it is ready until the emit path is done with it. */
+  private readonly undecided = new Map<string, OpenCorrelation>();
+  /** corr_id → the correlation while it is in `ready` (not handed to the engine, or back from it). */
+  private readonly queued = new Map<string, OpenCorrelation>();
   private readonly emits = new Set<Promise<void>>();
   /** Taken from `ready`, with the engine, not yet handed to the emit path. */
   private deciding = 0;
@@ -86,16 +88,29 @@ export class DecisionQueue {
 
   enqueue(corr: OpenCorrelation, atDeadline: boolean): void {
     this.ready.push({ corr, atDeadline });
-    this.readyById.set(corr.corrId, corr);
+    this.undecided.set(corr.corrId, corr);
+    this.queued.set(corr.corrId, corr);
   }
 
   /**
-   * The correlation with this corr_id if it is ready and waiting to be decided (the rate limit, the
-   * lease gate). It has left the fan-in and may not be in the decided set yet: a signal redelivered
-   * for it meanwhile must not open it a second time (two decisions for one corr_id).
+   * The correlation with this corr_id from the moment it is ready until its decision has been through
+   * the emit path (published, found published, or fenced): waiting (the rate limit, the lease gate),
+   * being decided, or being claimed and published. It has left the fan-in and may not be in the
+   * decided set yet, and its claim may still be fenced: a signal that arrives for it meanwhile must
+   * not open it a second time (two decisions for one corr_id), nor be acked before the decision is
+   * published (if it is fenced, the signal belongs to the partition's new owner).
    */
   waiting(corrId: string): OpenCorrelation | undefined {
-    return this.readyById.get(corrId);
+    return this.undecided.get(corrId);
+  }
+
+  /**
+   * Whether a correlation with this corr_id is in the queue, not yet handed to the engine: a resume
+   * from Redis leaves it alone. (One being decided or claimed is in the decided set until its claim is
+   * refused — and then it must be loadable again: PartitionOwner.claimRefused.)
+   */
+  isQueued(corrId: string): boolean {
+    return this.queued.has(corrId);
   }
 
   /** Decides what is ready, as fast as the rate limit allows, and hands the batch to the emit path. */
@@ -185,10 +200,19 @@ export class DecisionQueue {
 
   private launch(batch: Ready[]): void {
     for (const { corr } of batch) {
-      if (this.readyById.get(corr.corrId) === corr) this.readyById.delete(corr.corrId);
+      if (this.queued.get(corr.corrId) === corr) this.queued.delete(corr.corrId);
       this.o.correlations.markDecided(corr);
     }
-    const emit = this.decideAndEmit(batch).catch((err: unknown) => this.o.log.error({ err }, 'emit failed'));
+    const emit = this.decideAndEmit(batch).then(
+      (requeued) => {
+        // Back in `ready` (the lease lapsed meanwhile), a batch stays undecided.
+        if (!requeued) this.forget(batch);
+      },
+      (err: unknown) => {
+        this.forget(batch);
+        this.o.log.error({ err }, 'emit failed');
+      },
+    );
     this.emits.add(emit);
     void emit.finally(() => {
       this.emits.delete(emit);
@@ -197,7 +221,12 @@ export class DecisionQueue {
     });
   }
 
-  private async decideAndEmit(batch: Ready[]): Promise<void> {
+  private forget(batch: readonly Ready[]): void {
+    for (const { corr } of batch) if (this.undecided.get(corr.corrId) === corr) this.undecided.delete(corr.corrId);
+  }
+
+  /** Resolves true when the batch went back to the queue instead of the emit path. */
+  private async decideAndEmit(batch: Ready[]): Promise<boolean> {
     const { engine, ctx, decisionEpoch } = this.o;
     this.deciding += batch.length;
     let jobs: DecisionJob[];
@@ -212,9 +241,10 @@ export class DecisionQueue {
       // The lease lapsed while the engine decided (the process was stopped or stalled): decided again
       // once it is renewed, under the epoch of that moment.
       this.ready.unshift(...batch);
-      for (const { corr } of batch) this.readyById.set(corr.corrId, corr);
-      return;
+      for (const { corr } of batch) this.queued.set(corr.corrId, corr);
+      return true;
     }
     await this.o.sink.emit(jobs);
+    return false;
   }
 }

@@ -100,8 +100,8 @@ export class Intake {
       if (corr === undefined) {
         const waiting = this.o.queue.waiting(corrId);
         if (waiting !== undefined) {
-          // Ready, waiting to be decided (a redelivery of a signal it holds only in memory, while the
-          // lease gate holds decisions back): the same correlation, never a second one.
+          // Ready and not yet through the emit path (waiting for the lease gate or the rate limit,
+          // being decided or claimed): the same correlation, never a second one.
           this.settleWaiting(waiting, source, corrId, agent, late, payload);
           continue;
         }
@@ -200,10 +200,10 @@ export class Intake {
   }
 
   /**
-   * A signal of a correlation waiting in the decision queue. A repeat is settled as one. Another
-   * agent is late, but the decision may yet be fenced (and the correlation go to the partition's new
-   * owner): its source is held with the correlation — acked once the decision is published, given
-   * back if it is fenced — not acked now.
+   * A signal of a correlation the decision queue has not finished with. A repeat is settled as one.
+   * Another agent is late, but the decision may yet be fenced (and the correlation go to the
+   * partition's new owner): its source is held with the correlation — acked once the decision is
+   * published, given back if it is fenced — not acked now (acked, the new owner would never see it).
    */
   private settleWaiting(corr: OpenCorrelation, source: SignalSource, corrId: string, agent: string, late: Late[], payload: string): void {
     if (corr.signals[agent] !== undefined) {
