@@ -298,10 +298,13 @@ export class OrchestratorWorker {
         }),
       },
     });
-    // Decisions only under our heartbeat lease: past it our partitions may be another worker's, and a
-    // claim that Redis cannot answer fences nothing (DecisionQueue.gate).
+    // No decision from memory after a stop or stall past our lease: meanwhile our partitions may have
+    // become another worker's, and a claim that Redis cannot answer fences nothing (DecisionQueue.gate,
+    // and the emit path for a claim that fails). A Redis outage the worker lives through does not stop it.
     const membership = this.membership;
-    plane.queue.gate(() => membership.holdsLease());
+    const mayDecide = (): boolean => membership.mayDecideFromMemory();
+    plane.queue.gate(mayDecide);
+    plane.emitter.gate(mayDecide);
     await this.membership.start();
     await plane.owner.rejoin(await this.membership.loadTable().catch(() => undefined));
   }

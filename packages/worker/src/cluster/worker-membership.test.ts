@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import type { Redis } from 'ioredis';
 import { CLUSTER_PROTOCOL, ClusterKeys, ClusterSubjects, type WorkerCommandReply, type WorkerHeartbeat } from '@at-orchestrator/contracts';
@@ -38,7 +38,7 @@ class FakeNats {
 }
 
 /** A Redis that records the heartbeat the worker writes. */
-function fakeRedis(written: WorkerHeartbeat[], failing = false): Redis {
+function fakeRedis(written: WorkerHeartbeat[], state: { failing: boolean }): Redis {
   const chain = {
     set: (_key: string, value: string) => {
       written.push(JSON.parse(value) as WorkerHeartbeat);
@@ -48,27 +48,27 @@ function fakeRedis(written: WorkerHeartbeat[], failing = false): Redis {
     del: () => chain,
     srem: () => chain,
     exec: async () => {
-      if (failing) throw new Error('Connection is closed.');
+      if (state.failing) throw new Error('Connection is closed.');
       return [];
     },
   };
   return { multi: () => chain } as unknown as Redis;
 }
 
-async function setup(o: { failingRedis?: boolean } = {}): Promise<{ nats: FakeNats; membership: WorkerMembership; lines: string[]; heartbeats: WorkerHeartbeat[]; assigned: number[][] }> {
+async function setup(o: { failingRedis?: boolean; redis?: { failing: boolean }; heartbeatMs?: number; leaseMs?: number } = {}): Promise<{ nats: FakeNats; membership: WorkerMembership; lines: string[]; heartbeats: WorkerHeartbeat[]; assigned: number[][] }> {
   const nats = new FakeNats();
   const { log, lines } = memoryLogger('info');
   const heartbeats: WorkerHeartbeat[] = [];
   const assigned: number[][] = [];
   const membership = new WorkerMembership({
     nc: nats as unknown as NatsConnection,
-    redis: fakeRedis(heartbeats, o.failingRedis),
+    redis: fakeRedis(heartbeats, o.redis ?? { failing: o.failingRedis === true }),
     redisAvailable: () => true,
     keys: new ClusterKeys('t'),
     workerId: 'w1',
     capacity: 1,
-    heartbeatMs: 60_000,
-    leaseMs: 120_000,
+    heartbeatMs: o.heartbeatMs ?? 60_000,
+    leaseMs: o.leaseMs ?? 120_000,
     log,
     handlers: {
       assign: async (partitions) => {
@@ -144,5 +144,32 @@ describe('WorkerMembership: the heartbeat lease', () => {
     expect(heartbeats).toHaveLength(1);
     expect(unacked.holdsLease()).toBe(false);
     await unacked.close();
+  });
+
+  it('past the lease: decides on through a Redis outage it lives through, not after a stall past the lease, until a heartbeat is acknowledged again', async () => {
+    const redis = { failing: false };
+    const { membership, heartbeats } = await setup({ redis, heartbeatMs: 20, leaseMs: 200 });
+    expect(membership.mayDecideFromMemory()).toBe(true);
+
+    // Redis refuses every heartbeat while the process runs: the lease lapses, deciding goes on.
+    redis.failing = true;
+    await vi.waitFor(() => expect(membership.holdsLease()).toBe(false), { timeout: 5_000, interval: 10 });
+    expect(membership.mayDecideFromMemory()).toBe(true);
+
+    // A stall past the lease (the event loop blocked, as a stopped process's is): no heartbeat tick ran.
+    const until = performance.now() + 250;
+    while (performance.now() < until) {
+      // blocked on purpose: what SIGSTOP or a long pause does to the timers
+    }
+    expect(membership.mayDecideFromMemory()).toBe(false);
+    // Ticks resume, Redis still refuses: nothing from memory until a heartbeat is acknowledged.
+    const attempts = heartbeats.length;
+    await vi.waitFor(() => expect(heartbeats.length).toBeGreaterThan(attempts + 2), { timeout: 5_000, interval: 10 });
+    expect(membership.mayDecideFromMemory()).toBe(false);
+
+    redis.failing = false;
+    await vi.waitFor(() => expect(membership.holdsLease()).toBe(true), { timeout: 5_000, interval: 10 });
+    expect(membership.mayDecideFromMemory()).toBe(true);
+    await membership.close();
   });
 });

@@ -45,6 +45,10 @@ export class WorkerMembership {
   private readonly verifier: ControlVerifier;
   /** performance.now() when the last heartbeat Redis acknowledged was sent; its key lives at least leaseMs from then. */
   private lastBeatSentAt = Number.NEGATIVE_INFINITY;
+  /** performance.now() when the heartbeat timer last ran, whether Redis answered or not. */
+  private lastTickAt = performance.now();
+  /** The process was stopped or stalled past its lease since its last acknowledged heartbeat. */
+  private stalled = false;
 
   constructor(
     private readonly o: {
@@ -102,6 +106,7 @@ export class WorkerMembership {
       }),
     );
     await nc.flush();
+    this.lastTickAt = performance.now();
     await this.beat();
     this.timer = setInterval(() => void this.beat(), this.o.heartbeatMs);
   }
@@ -118,6 +123,27 @@ export class WorkerMembership {
    */
   holdsLease(now = performance.now()): boolean {
     return now < this.lastBeatSentAt + this.o.leaseMs - this.o.leaseMs / 10;
+  }
+
+  /**
+   * Whether this worker may decide, and publish a decision no claim fenced, from what it holds in
+   * memory (DecisionQueue.gate, the emit path's unclaimed publishes). Yes while it holds its lease.
+   * Past it, yes only if the process ran all along — its heartbeat timer kept firing while Redis did not
+   * answer: Redis is down (or unreachable from here), the assignment is frozen while the leader cannot
+   * reach it either, and the Nats-Msg-Id window keeps decisions single (invariant 4: the cluster keeps
+   * deciding through a Redis outage). No once the process was stopped or stalled past its lease
+   * (SIGSTOP, a long pause): meanwhile a leader may have given its partitions to another worker, so it
+   * decides nothing from memory until a heartbeat is acknowledged again and its claims carry the fence
+   * (`test/redis-failover-fencing.int.test.ts`: woken during a Redis failover).
+   */
+  mayDecideFromMemory(now = performance.now()): boolean {
+    if (this.holdsLease(now)) return true;
+    return !this.stalled && now - this.lastTickAt < this.stallMs();
+  }
+
+  /** A gap between two heartbeat ticks this long means the process did not run: a tenth less than the lease. */
+  private stallMs(): number {
+    return this.o.leaseMs - this.o.leaseMs / 10;
   }
 
   /** The table as stored in Redis, for a worker (re)starting before the next broadcast. */
@@ -149,6 +175,9 @@ export class WorkerMembership {
   }
 
   private async beat(): Promise<void> {
+    const tick = performance.now();
+    if (tick - this.lastTickAt >= this.stallMs()) this.stalled = true;
+    this.lastTickAt = tick;
     if (this.closed || !this.o.redisAvailable()) return;
     try {
       const hb: WorkerHeartbeat = {
@@ -168,6 +197,7 @@ export class WorkerMembership {
         .exec();
       if (results?.some(([err]) => err !== null) !== false) throw new Error('heartbeat transaction aborted');
       this.lastBeatSentAt = Math.max(this.lastBeatSentAt, sentAt);
+      this.stalled = false;
     } catch (err) {
       this.o.log.debug({ err }, 'heartbeat failed');
     }

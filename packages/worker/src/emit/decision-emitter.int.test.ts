@@ -206,3 +206,62 @@ describe('DecisionEmitter on a Redis Cluster (claims per partition) when one par
     expect((await metrics.stateFailures.get()).values.find((v) => v.labels.operation === 'claim')?.value).toBe(2);
   });
 });
+
+describe('DecisionEmitter after a stop past the lease (gate)', () => {
+  it('a decision whose claim Redis cannot answer is not published unfenced: it waits, is claimed when Redis answers, and a refused claim fences it', async () => {
+    const metrics = new WorkerMetrics(new Registry());
+    const published: string[] = [];
+    const js = {
+      publish: (_subject: string, data: Uint8Array) => {
+        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
+        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
+      },
+    } as unknown as JetStreamClient;
+    const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
+    const redisUp = { now: false };
+    const closed: Array<[string, string]> = [];
+    const emitter = new DecisionEmitter({
+      js,
+      store,
+      redisAvailable: () => redisUp.now,
+      metrics,
+      log,
+      workerId: 'w1',
+      retryDelayMs: 20,
+      onClosed: (j, outcome) => closed.push([j.corr.corrId, outcome]),
+    });
+    // The worker was stopped past its lease: nothing may go out that no claim fenced.
+    emitter.gate(() => false);
+    await emitter.emit([job('stale-1'), job('stale-2', 3)]);
+    expect(published).toEqual([]);
+    expect(emitter.pending).toBe(2);
+
+    // Meanwhile the leader gave partition 1 to another worker; partition 3 is still ours.
+    await redis.set(keys.epoch(1), '5');
+    await redis.set(keys.epoch(3), '4');
+    redisUp.now = true;
+    await emitter.idle();
+    expect(published).toEqual(['stale-2']);
+    expect(closed.sort()).toEqual([
+      ['stale-1', 'fenced'],
+      ['stale-2', 'published'],
+    ]);
+    expect((await metrics.fencedWrites.get()).values[0]?.value).toBe(1);
+  });
+
+  it('a worker that lived through the outage (gate open) publishes with the Nats-Msg-Id window, as before', async () => {
+    const published: string[] = [];
+    const js = {
+      publish: (_subject: string, data: Uint8Array) => {
+        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
+        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
+      },
+    } as unknown as JetStreamClient;
+    const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
+    const emitter = new DecisionEmitter({ js, store, redisAvailable: () => false, metrics: new WorkerMetrics(new Registry()), log, workerId: 'w1', onClosed: () => undefined });
+    emitter.gate(() => true);
+    await emitter.emit([job('degraded')]);
+    expect(published).toEqual(['degraded']);
+    expect(emitter.unsyncedCount).toBe(1);
+  });
+});

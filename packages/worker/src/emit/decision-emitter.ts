@@ -82,6 +82,10 @@ export class DecisionEmitter {
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   private marks: MarkItem[] = [];
+  /** Decisions whose claim Redis did not answer while publishing them unfenced was not allowed. */
+  private readonly deferred: DecisionJob[] = [];
+  private deferTimer: NodeJS.Timeout | undefined;
+  private mayPublishUnclaimed: () => boolean = () => true;
   private markTimer: NodeJS.Timeout | undefined;
   private marking: Promise<void> = Promise.resolve();
 
@@ -112,7 +116,17 @@ export class DecisionEmitter {
 
   /** Decisions being claimed or published right now, plus those waiting to be retried. */
   get pending(): number {
-    return this.inFlight + this.retry.length;
+    return this.inFlight + this.retry.length + this.deferred.length;
+  }
+
+  /**
+   * Whether a decision may go out without a claim (Redis unreachable, or its claim failed), fenced by
+   * nothing but the Nats-Msg-Id window: WorkerMembership.mayDecideFromMemory for a coordinated worker.
+   * When it may not (the worker was stopped past its lease), such decisions wait and are claimed again
+   * until Redis answers: a refused claim then fences them.
+   */
+  gate(mayPublishUnclaimed: () => boolean): void {
+    this.mayPublishUnclaimed = mayPublishUnclaimed;
   }
 
   async emit(jobs: DecisionJob[]): Promise<void> {
@@ -169,6 +183,7 @@ export class DecisionEmitter {
   close(): void {
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
     // Marks still waiting go out now (a failed one is the Nats-Msg-Id window's to absorb).
     void this.flushMarks();
     this.notifyIdle();
@@ -183,7 +198,7 @@ export class DecisionEmitter {
     if (jobs.length === 0) return [];
     if (!this.deps.redisAvailable()) {
       metrics.stateFailures.inc({ operation: 'claim' }, jobs.length);
-      return jobs;
+      return this.unclaimed(jobs);
     }
     metrics.countStateOps('claim', jobs.length);
     let verdicts;
@@ -195,7 +210,7 @@ export class DecisionEmitter {
     } catch (err) {
       metrics.stateFailures.inc({ operation: 'claim' }, jobs.length);
       log.warn({ err, count: jobs.length }, 'claim failed; publishing with Nats-Msg-Id deduplication only');
-      return jobs;
+      return this.unclaimed(jobs);
     }
     const out: DecisionJob[] = [];
     const unanswered: DecisionJob[] = [];
@@ -208,7 +223,6 @@ export class DecisionEmitter {
           // goes out degraded; the verdicts that came back are honoured.
           unanswered.push(job);
           unansweredError ??= v.error;
-          out.push(job);
           break;
         case 'claimed':
           out.push(job);
@@ -233,8 +247,37 @@ export class DecisionEmitter {
         { err: unansweredError, count: unanswered.length, partitions: [...new Set(unanswered.map((j) => j.corr.partition))] },
         'claim failed for some partitions; publishing those with Nats-Msg-Id deduplication only',
       );
+      for (const job of this.unclaimed(unanswered)) out.push(job);
     }
     return out;
+  }
+
+  /**
+   * Jobs Redis gave no verdict for: published with the Nats-Msg-Id window alone when the worker may
+   * (see gate), otherwise kept and claimed again after a retry delay. Returns those to publish now.
+   */
+  private unclaimed(jobs: DecisionJob[]): DecisionJob[] {
+    if (this.mayPublishUnclaimed()) return jobs;
+    for (const job of jobs) this.deferred.push(job);
+    this.deps.log.warn({ count: jobs.length }, 'claim unanswered after a stop past the lease: decisions wait for Redis to fence them');
+    this.scheduleClaimRetry();
+    return [];
+  }
+
+  private scheduleClaimRetry(): void {
+    if (this.deferTimer !== undefined || this.closed) return;
+    this.deferTimer = setTimeout(() => {
+      this.deferTimer = undefined;
+      const jobs = this.deferred.splice(0, this.deferred.length);
+      this.inFlight += jobs.length;
+      this.claim(jobs)
+        .then((claimed) => this.publishAll(claimed))
+        .catch((err: unknown) => this.deps.log.error({ err }, 'claim retry failed'))
+        .finally(() => {
+          this.inFlight -= jobs.length;
+          if (this.pending === 0) this.notifyIdle();
+        });
+    }, this.baseRetryDelay);
   }
 
   private fence(job: DecisionJob, currentEpoch: number | undefined): void {
