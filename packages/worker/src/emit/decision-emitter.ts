@@ -6,6 +6,7 @@ import type { CorrelationStore } from '../state/correlation-store.js';
 import type { CorrelationLock } from './correlation-lock.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { encodeDecision, type DecisionJob } from './decision-builder.js';
+import { DoneMarkers } from './done-markers.js';
 
 export interface EmitterDeps {
   js: JetStreamClient;
@@ -25,25 +26,6 @@ export interface EmitterDeps {
   maxUnsyncedDone?: number;
   /** How long published decisions wait to be marked together (default MARK_DELAY_MS; 0 = at once). */
   markDelayMs?: number;
-}
-
-/**
- * How long published decisions may wait to be marked in Redis together (one script call for several
- * batches). The default is 0: each batch is marked as soon as its PubAcks are back. Until a mark
- * lands, a new owner (after a kill -9 or a pause past the lease) finds the done-marker `pending` and
- * publishes the decision again: the stream's Nats-Msg-Id window drops it, but a core subscriber of
- * orchestrated.decision receives it twice. A 5 ms wait saved about 3 % of the CPU per decision at
- * 500/s and made such repeats about seven times as frequent in the chaos scenario (1.4 per run
- * against 0.2, docs/benchmarks.md "Fifth session"), so it is not the default. A partition leaving the
- * worker and the worker's shutdown write waiting marks first.
- */
-export const MARK_DELAY_MS = 0;
-const MAX_MARK_BATCH = 512;
-
-interface MarkItem {
-  corrId: string;
-  partition: number;
-  agents: string[];
 }
 
 /**
@@ -72,7 +54,6 @@ const STUCK_LOG_MS = 30_000;
  */
 export class DecisionEmitter {
   private readonly retry: DecisionJob[] = [];
-  private readonly unsyncedDone = new Map<string, MarkItem>();
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly baseRetryDelay: number;
   private retryDelay: number;
@@ -81,15 +62,15 @@ export class DecisionEmitter {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
-  private marks: MarkItem[] = [];
   /** Decisions whose claim Redis did not answer while publishing them unfenced was not allowed. */
   private readonly deferred: DecisionJob[] = [];
   private deferTimer: NodeJS.Timeout | undefined;
   private mayPublishUnclaimed: () => boolean = () => true;
-  private markTimer: NodeJS.Timeout | undefined;
-  private marking: Promise<void> = Promise.resolve();
+
+  private readonly markers: DoneMarkers;
 
   constructor(private readonly deps: EmitterDeps) {
+    this.markers = new DoneMarkers(deps);
     this.baseRetryDelay = deps.retryDelayMs ?? 500;
     this.retryDelay = this.baseRetryDelay;
   }
@@ -101,7 +82,7 @@ export class DecisionEmitter {
    * (backpressure) until Redis takes them.
    */
   get blocked(): boolean {
-    return this.unsyncedDone.size + this.inFlight >= (this.deps.maxUnsyncedDone ?? Number.POSITIVE_INFINITY);
+    return this.markers.unsyncedCount + this.inFlight >= (this.deps.maxUnsyncedDone ?? Number.POSITIVE_INFINITY);
   }
 
   /** Decisions whose publish failed, waiting for their next try. */
@@ -111,7 +92,7 @@ export class DecisionEmitter {
 
   /** Done-markers waiting for Redis. */
   get unsyncedCount(): number {
-    return this.unsyncedDone.size;
+    return this.markers.unsyncedCount;
   }
 
   /** Decisions being claimed or published right now, plus those waiting to be retried. */
@@ -146,19 +127,8 @@ export class DecisionEmitter {
   }
 
   /** After a Redis outage: write the done-markers of decisions published while it was down. */
-  async syncAfterRecovery(): Promise<void> {
-    if (this.unsyncedDone.size === 0) return;
-    const items = [...this.unsyncedDone.values()];
-    try {
-      this.deps.metrics.countStateOps('mark_published', items.length);
-      const unmarked = new Set(await this.deps.store.markPublished(items));
-      for (const it of items) if (!unmarked.has(it)) this.unsyncedDone.delete(it.corrId);
-      if (unmarked.size > 0) this.deps.metrics.stateFailures.inc({ operation: 'mark_published' }, unmarked.size);
-      this.deps.log.info({ count: items.length - unmarked.size, unwritten: unmarked.size }, 'done-markers written after redis recovery');
-    } catch (err) {
-      this.deps.metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
-      this.deps.log.warn({ err }, 'could not write done-markers after recovery; will retry');
-    }
+  syncAfterRecovery(): Promise<void> {
+    return this.markers.syncAfterRecovery();
   }
 
   /** Resolves when nothing is in flight or waiting for retry (or when closed), and the marks are written. */
@@ -169,14 +139,7 @@ export class DecisionEmitter {
 
   /** Writes the marks of every decision published so far (a partition leaving, shutdown). */
   flushMarks(): Promise<void> {
-    if (this.markTimer !== undefined) clearTimeout(this.markTimer);
-    this.markTimer = undefined;
-    const items = this.marks;
-    if (items.length > 0) {
-      this.marks = [];
-      this.marking = this.marking.then(() => this.writeMarks(items));
-    }
-    return this.marking;
+    return this.markers.flush();
   }
 
   /** Stops retrying; what is still unpublished stays un-acked and open in Redis for the next owner. */
@@ -359,43 +322,9 @@ export class DecisionEmitter {
       if (job.atDeadline) metrics.correlationTimeouts.inc();
       metrics.decisionLatency.observe((now - job.corr.firstSeenMs) / 1000);
     }
-    const items = jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, agents: j.decision.agents_present }));
-    if (this.deps.redisAvailable()) {
-      for (const it of items) this.marks.push(it);
-      const delay = this.deps.markDelayMs ?? MARK_DELAY_MS;
-      if (this.marks.length >= MAX_MARK_BATCH || delay <= 0) await this.flushMarks();
-      else this.markTimer ??= setTimeout(() => void this.flushMarks(), delay);
-    } else {
-      metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
-      for (const it of items) this.unsyncedDone.set(it.corrId, it);
-    }
+    await this.markers.add(jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, agents: j.decision.agents_present })));
     // Only now are held source messages safe to ack: the decision is on JetStream.
     for (const job of jobs) this.closeJob(job, 'published');
-  }
-
-  /** One script call for the marks; what fails is kept for the next recovery, never dropped. */
-  private async writeMarks(items: MarkItem[]): Promise<void> {
-    const { metrics, store } = this.deps;
-    if (!this.deps.redisAvailable()) {
-      metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
-      for (const it of items) this.unsyncedDone.set(it.corrId, it);
-      return;
-    }
-    metrics.countStateOps('mark_published', items.length);
-    try {
-      // On a Redis Cluster, a partition whose call failed leaves its marks only: they wait for the
-      // next recovery, the others are written.
-      const unmarked = await store.markPublished(items);
-      if (unmarked.length > 0) {
-        metrics.stateFailures.inc({ operation: 'mark_published' }, unmarked.length);
-        this.deps.log.warn({ count: unmarked.length }, 'mark published failed for some partitions; will write after recovery');
-        for (const it of unmarked) this.unsyncedDone.set(it.corrId, it);
-      }
-    } catch (err) {
-      metrics.stateFailures.inc({ operation: 'mark_published' }, items.length);
-      this.deps.log.warn({ err }, 'mark published failed; will write after recovery');
-      for (const it of items) this.unsyncedDone.set(it.corrId, it);
-    }
   }
 
   private closeJob(job: DecisionJob, outcome: 'published' | 'already_published'): void {
