@@ -168,9 +168,11 @@ export function loadConfig(env: Env = process.env): OrchestratorConfig {
   if (v.ORCHESTRATOR_TYPE === 'workflow' && nonEmpty(env.ENABLE_WORKFLOW_ENGINE) !== undefined && !v.ENABLE_WORKFLOW_ENGINE) {
     throw new ConfigError('ENABLE_WORKFLOW_ENGINE=false is not valid with ORCHESTRATOR_TYPE=workflow: expected true (or unset)');
   }
-  if (v.WORKER_LEASE_MS <= v.HEARTBEAT_INTERVAL_MS) {
+  if (v.WORKER_LEASE_MS < 2 * v.HEARTBEAT_INTERVAL_MS) {
+    // Below two periods one late heartbeat lets a live worker's lease expire, and a worker could not
+    // tell a stall past its lease from the gap between two of its own ticks (WorkerMembership).
     throw new ConfigError(
-      `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected more than HEARTBEAT_INTERVAL_MS (${v.HEARTBEAT_INTERVAL_MS}), or a live worker's heartbeat would expire`,
+      `WORKER_LEASE_MS=${v.WORKER_LEASE_MS} is not valid: expected at least twice HEARTBEAT_INTERVAL_MS (${2 * v.HEARTBEAT_INTERVAL_MS}), or one late heartbeat would let a live worker's lease expire`,
     );
   }
   const urlSet = nonEmpty(env.REDIS_URL) !== undefined;
