@@ -1,30 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { PartitionState } from '@at-orchestrator/contracts';
-import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import type { Coordinator } from './coordinator.js';
 import type { FakeWorker } from '../test/fake-worker.js';
 import { memoryLogger } from '@at-orchestrator/runtime';
-import { ClusterHarness, TIMING, ownerCounts } from '../test/harness.js';
+import { useClusterHarness, TIMING, ownerCounts } from '../test/harness.js';
 
-let nats: NatsServer;
-let redis: RedisServer;
-let h: ClusterHarness;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  redis = await RedisServer.start();
-  h = await ClusterHarness.connect(nats.url, redis.url);
-});
-afterAll(async () => {
-  await h?.close();
-  await nats?.dispose();
-  await redis?.dispose();
-});
-beforeEach(() => h.begin());
-afterEach(async (context) => {
-  await h.cleanup();
-  if (context.task.result?.state === 'fail') console.log(h.logs.slice(-40).join('\n'));
-});
+const h = useClusterHarness();
 
 const P = 12;
 const waitFor = <T>(fn: () => T | Promise<T>, timeout = 10_000): Promise<T> => vi.waitFor(fn, { timeout, interval: 25 });
@@ -321,14 +302,14 @@ describe('Coordinator (real nats-server and redis-server, fake workers)', () => 
     const epoch = c.leaderEpoch!;
     const commands = workers.map((w) => w.commands.length);
 
-    redis.pause(); // SIGSTOP: connections stay open, nothing answers
+    h.servers.redis.pause(); // SIGSTOP: connections stay open, nothing answers
     try {
       await waitFor(() => expect(c.state).toBe('standby'), 5_000);
       expect(await metric(c, 'orchestrator_coordinator_is_leader')).toBe(0);
       const stoppedAt = Date.now();
       await waitFor(() => expect(Date.now() - stoppedAt).toBeGreaterThan(2 * TIMING.WORKER_LEASE_MS));
     } finally {
-      redis.resume();
+      h.servers.redis.resume();
     }
     await waitFor(() => expect(c.state).toBe('leading'), 10_000);
     expect(c.leaderEpoch).toBeGreaterThan(epoch);

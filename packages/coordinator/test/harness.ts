@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { PartitionState, loadConfig, type Env, type LeaderReply, type LeaderRequest, type OrchestratorConfig } from '@at-orchestrator/contracts';
+import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { memoryLogger } from '@at-orchestrator/runtime';
 import { Coordinator } from '../src/coordinator.js';
 import { CoordinatorKeys } from '../src/coordinator-keys.js';
@@ -17,8 +19,27 @@ export const TIMING = { HEARTBEAT_INTERVAL_MS: 100, WORKER_LEASE_MS: 600, LEADER
 
 
 /**
- * The coordinator's integration tests' fixture: connections to a test file's private servers, and
- * per test a fresh key prefix with its coordinators and fake workers, all closed by `cleanup()`.
+ * Registers a test file's hooks around a harness: its private nats-server and redis-server started
+ * and connected to (beforeAll), a fresh key prefix per test (beforeEach), the test's coordinators and
+ * workers closed after it, with their last log lines printed when it failed (afterEach), and the
+ * servers disposed at the end (afterAll). The harness is returned at once, usable from beforeAll on.
+ */
+export function useClusterHarness(): ClusterHarness {
+  const h = new ClusterHarness();
+  beforeAll(() => h.start());
+  afterAll(() => h.close());
+  beforeEach(() => h.begin());
+  afterEach(async (context) => {
+    await h.cleanup();
+    if (context.task.result?.state === 'fail') console.log(h.logs.slice(-40).join('\n'));
+  });
+  return h;
+}
+
+/**
+ * The coordinator's integration tests' fixture (see `useClusterHarness`): a test file's private
+ * servers and connections to them, and per test a fresh key prefix with its coordinators and fake
+ * workers, all closed by `cleanup()`.
  */
 export class ClusterHarness {
   private closers: Array<() => Promise<void>> = [];
@@ -27,19 +48,43 @@ export class ClusterHarness {
   readonly logs: string[] = [];
   /** Each coordinator's log lines so far (they join `logs` when it closes). */
   readonly linesOf = new Map<Coordinator, readonly string[]>();
+  private natsServer: NatsServer | undefined;
+  private redisServer: RedisServer | undefined;
+  private connection: { nc: NatsConnection; redis: Redis } | undefined;
 
-  private constructor(
-    readonly natsUrl: string,
-    readonly redisUrl: string,
-    readonly nc: NatsConnection,
-    readonly redis: Redis,
-  ) {}
+  /** Starts the test file's private servers (never the shared ones) and connects to them. */
+  async start(): Promise<void> {
+    this.natsServer = await NatsServer.start();
+    this.redisServer = await RedisServer.start();
+    const nc = await connect({ servers: this.natsServer.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    this.connection = { nc, redis: new Redis(this.redisServer.url) };
+  }
 
-  /** Connects to the test file's private servers (never the shared ones). */
-  static async connect(natsUrl: string, redisUrl: string): Promise<ClusterHarness> {
-    const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    const redis = new Redis(redisUrl);
-    return new ClusterHarness(natsUrl, redisUrl, nc, redis);
+  /** The private servers, e.g. to pause one. */
+  get servers(): { nats: NatsServer; redis: RedisServer } {
+    if (this.natsServer === undefined || this.redisServer === undefined) throw new Error('ClusterHarness: servers not started');
+    return { nats: this.natsServer, redis: this.redisServer };
+  }
+
+  get natsUrl(): string {
+    return this.servers.nats.url;
+  }
+
+  get redisUrl(): string {
+    return this.servers.redis.url;
+  }
+
+  get nc(): NatsConnection {
+    return this.connected().nc;
+  }
+
+  get redis(): Redis {
+    return this.connected().redis;
+  }
+
+  private connected(): { nc: NatsConnection; redis: Redis } {
+    if (this.connection === undefined) throw new Error('ClusterHarness: not connected');
+    return this.connection;
   }
 
   /** Starts a test: a new key prefix. */
@@ -115,10 +160,14 @@ export class ClusterHarness {
     for (const close of closers) await close().catch(() => undefined);
   }
 
+  /** Closes what the test left, the connections and the servers (also after a failed start). */
   async close(): Promise<void> {
     await this.cleanup();
-    this.redis.disconnect();
-    await this.nc.close().catch(() => undefined);
+    this.connection?.redis.disconnect();
+    await this.connection?.nc.close().catch(() => undefined);
+    this.connection = undefined;
+    await this.natsServer?.dispose();
+    await this.redisServer?.dispose();
   }
 }
 

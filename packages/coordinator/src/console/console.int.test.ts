@@ -1,33 +1,14 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DECISION_LATENCY_BUCKETS, ClusterSubjects } from '@at-orchestrator/contracts';
-import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { memoryLogger } from '@at-orchestrator/runtime';
 import type { Coordinator } from '../coordinator.js';
-import { ClusterHarness, OPERATOR_TOKEN } from '../../test/harness.js';
+import { useClusterHarness, OPERATOR_TOKEN } from '../../test/harness.js';
 import type { ConsoleSnapshot } from './console-data.js';
 import { ConsoleFeed } from './console-feed.js';
 import { MAX_CONSOLE_STREAMS } from './console-server.js';
 
-let nats: NatsServer;
-let redis: RedisServer;
-let h: ClusterHarness;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  redis = await RedisServer.start();
-  h = await ClusterHarness.connect(nats.url, redis.url);
-});
-afterAll(async () => {
-  await h?.close();
-  await nats?.dispose();
-  await redis?.dispose();
-});
-beforeEach(() => h.begin());
-afterEach(async (context) => {
-  await h.cleanup();
-  if (context.task.result?.state === 'fail') console.log(h.logs.slice(-40).join('\n'));
-});
+const h = useClusterHarness();
 
 const P = 12;
 const waitFor = <T>(fn: () => T | Promise<T>, timeout = 10_000): Promise<T> => vi.waitFor(fn, { timeout, interval: 50 });

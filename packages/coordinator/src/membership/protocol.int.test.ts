@@ -1,31 +1,12 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CLUSTER_PROTOCOL } from '@at-orchestrator/contracts';
-import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import type { Coordinator } from '../coordinator.js';
 import type { StatusData, WorkersData } from '../control/control-data.js';
-import { ClusterHarness, ownerCounts } from '../../test/harness.js';
+import { useClusterHarness, ownerCounts } from '../../test/harness.js';
 
 /** A leader refuses workers of another cluster protocol: real nats-server and redis-server, fake workers. */
 
-let nats: NatsServer;
-let redis: RedisServer;
-let h: ClusterHarness;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  redis = await RedisServer.start();
-  h = await ClusterHarness.connect(nats.url, redis.url);
-});
-afterAll(async () => {
-  await h?.close();
-  await nats?.dispose();
-  await redis?.dispose();
-});
-beforeEach(() => h.begin());
-afterEach(async (context) => {
-  await h.cleanup();
-  if (context.task.result?.state === 'fail') console.log(h.logs.slice(-40).join('\n'));
-});
+const h = useClusterHarness();
 
 const P = 12;
 const NEWER = CLUSTER_PROTOCOL + 1;
