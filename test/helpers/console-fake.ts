@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A stand-in for the coordinator's console server: serves the page's three files from the sources
+ * A stand-in for the coordinator's console server: serves the page's files from the sources
  * (packages/coordinator/src/console/page) under the same paths and CSP as the real one, a scripted
  * SSE stream, the plan and the action endpoint. For working on the page without a cluster, and for
  * browser tests of what the page alone decides (rendering 4096 partitions, the disconnected banner).
@@ -38,8 +38,13 @@ export type FakeSnapshot = Record<string, unknown> & { partitions: FakePartition
 const FILES: Record<string, { file: string; type: string }> = {
   '/console': { file: 'console.html', type: 'text/html; charset=utf-8' },
   '/console/': { file: 'console.html', type: 'text/html; charset=utf-8' },
-  '/console/console.js': { file: 'console.js', type: 'text/javascript; charset=utf-8' },
   '/console/console.css': { file: 'console.css', type: 'text/css; charset=utf-8' },
+  // The page's ES modules, as the real server serves them: every `[a-z0-9-]+.js` of the page folder.
+  ...Object.fromEntries(
+    readdirSync(PAGE_DIR)
+      .filter((name) => /^[a-z0-9-]+\.js$/.test(name))
+      .map((name) => [`/console/${name}`, { file: name, type: 'text/javascript; charset=utf-8' }]),
+  ),
 };
 
 /** A snapshot of `workers` sharing `partitions` round-robin, everything owned at epoch epochBase (1000) + p. */

@@ -7,7 +7,7 @@ import type { PartitionRow, PlanData, StatusData, WorkerDetail } from '../contro
  * server-sent events. However many pages are open, the leader is asked once a second per coordinator.
  *
  * HTTP API (docs/console.md):
- *   GET  /console                 the page (console.html, console.js, console.css beside it)
+ *   GET  /console                 the page (console.html, console.css and its ES modules /console/<name>.js beside it)
  *   GET  /console/events          text/event-stream; each event is `event: snapshot` with a ConsoleSnapshot
  *   GET  /console/api/snapshot    the latest ConsoleSnapshot as JSON (for scripts and tests)
  *   GET  /console/api/plan        PlanData: what `rebalance` would move now (read-only, like `plan --json`)

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -9,13 +10,36 @@ import type { ConsoleFeed } from './console-feed.js';
 
 export const CONSOLE_PREFIX = '/console';
 
+interface PageFile {
+  readonly file: string;
+  readonly type: string;
+}
+
 /** The page's files, served from dist/console/page (scripts/copy-assets.mjs copies them from src). */
-const PAGE_FILES: Readonly<Record<string, { file: string; type: string }>> = {
+const PAGE_FILES: Readonly<Record<string, PageFile>> = {
   '/console': { file: 'console.html', type: 'text/html; charset=utf-8' },
   '/console/': { file: 'console.html', type: 'text/html; charset=utf-8' },
-  '/console/console.js': { file: 'console.js', type: 'text/javascript; charset=utf-8' },
   '/console/console.css': { file: 'console.css', type: 'text/css; charset=utf-8' },
 };
+
+/**
+ * The page's ES modules (console.js, the entry, and what it imports) are served by name: every file
+ * of the page folder whose name is this pattern, as found when the server starts. Nothing else is
+ * (no other folder, no dotted or slashed name, no file added later).
+ */
+const MODULE_NAME = /^[a-z0-9-]+\.js$/;
+const MODULE_TYPE = 'text/javascript; charset=utf-8';
+
+/** `/console/<name>.js` for every module file in dir, or none if dir cannot be read (the page then answers 500). */
+function pageModules(dir: URL): ReadonlyMap<string, PageFile> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return new Map();
+  }
+  return new Map(names.filter((name) => MODULE_NAME.test(name)).sort().map((name) => [`${CONSOLE_PREFIX}/${name}`, { file: name, type: MODULE_TYPE }]));
+}
 
 /** The page runs only its own files: no inline script, no other origin, never inside a frame. */
 const SECURITY_HEADERS = {
@@ -48,7 +72,7 @@ export interface ConsoleServerOptions {
   readonly nc: NatsConnection;
   readonly feed: ConsoleFeed;
   readonly log: Logger;
-  /** Where console.html, console.js and console.css are (default: ./page beside this module). */
+  /** Where console.html, console.css and the page's modules (*.js) are (default: ./page beside this module). */
   readonly pageDir?: URL;
   /** For an action's request to the leader (default 5000 ms). */
   readonly actionTimeoutMs?: number;
@@ -65,9 +89,11 @@ export class ConsoleServer implements HttpRoute {
   private readonly streams = new Set<ServerResponse>();
   private readonly pages = new Map<string, Buffer>();
   private readonly pageDir: URL;
+  private readonly modules: ReadonlyMap<string, PageFile>;
 
   constructor(private readonly options: ConsoleServerOptions) {
     this.pageDir = options.pageDir ?? new URL('./page/', import.meta.url);
+    this.modules = pageModules(this.pageDir);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -77,7 +103,7 @@ export class ConsoleServer implements HttpRoute {
       return this.action(req, res);
     }
     if (method !== 'GET' && method !== 'HEAD') return send(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' });
-    const page = PAGE_FILES[path];
+    const page = PAGE_FILES[path] ?? this.modules.get(path);
     if (page !== undefined) return this.page(res, page.file, page.type);
     switch (path) {
       case '/console/events':
@@ -89,7 +115,7 @@ export class ConsoleServer implements HttpRoute {
       case '/console/api/plan':
         return this.plan(res);
       default:
-        return send(res, 404, { error: 'not found', paths: [...Object.keys(PAGE_FILES), '/console/events', '/console/api/snapshot', '/console/api/plan', '/console/api/action'] });
+        return send(res, 404, { error: 'not found', paths: [...Object.keys(PAGE_FILES), ...this.modules.keys(), '/console/events', '/console/api/snapshot', '/console/api/plan', '/console/api/action'] });
     }
   }
 

@@ -207,6 +207,24 @@ describe('the console', () => {
     expect((await call(c, '/console/nothing')).status).toBe(404);
   });
 
+  it('serves each module of the page folder by name, and nothing else', async () => {
+    const c = await h.coordinator('c-modules', { PARTITIONS: String(P) }, true);
+    const entry = await call(c, '/console/console.js');
+    const imported = [...entry.body.matchAll(/from '\.\/([a-z0-9-]+\.js)'/g)].map((m) => m[1]!);
+    expect(imported).toContain('partition-map.js');
+    for (const name of imported) {
+      const module = await call(c, `/console/${name}`);
+      expect(module.status, name).toBe(200);
+      expect(module.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(module.headers['content-security-policy']).toContain("script-src 'self'");
+      expect(module.headers['x-content-type-options']).toBe('nosniff');
+    }
+    // Only `[a-z0-9-]+.js` files found in the page folder: no way out of it, nothing absent, no other kind.
+    for (const path of ['/console/../console-server.js', '/console/..%2Fconsole-server.js', '/console/page/console.js', '/console/x.js', '/console/Console.js', '/console/console.js.map', '/console/.js']) {
+      expect((await call(c, path)).status, path).toBe(404);
+    }
+  });
+
   it('says when no leader answers', async () => {
     const { log } = memoryLogger();
     const feed = new ConsoleFeed({ nc: h.nc, coordinatorId: 'lonely', coordinators: async () => [], log, timeoutMs: 300 });
