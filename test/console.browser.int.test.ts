@@ -227,6 +227,8 @@ describe('console in Chromium against a real cluster', () => {
     // Drawn on the map too: exactly the planned cells, in the planned owner's colour.
     const planned = await page.$$eval('.cell.planned', (cs) => cs.map((c) => Number((c as unknown as PageElement).dataset.partition)));
     expect(planned).toEqual(cli.moves.map((m) => m.partition));
+    // The workers table lists w4 from the first snapshot that has its heartbeat (the plan may come first).
+    await page.waitForSelector('[data-worker="w4"] .swatch');
     const colours = await page.evaluate(() => {
       // Each colour as the browser resolves it, so that #hex and rgb() compare.
       const w = globalThis as unknown as PageWindow;
