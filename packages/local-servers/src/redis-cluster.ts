@@ -3,7 +3,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findServerBinary } from './binaries.js';
-import { redisCommand } from './redis-sentinel.js';
+import { poll, redisCommand, waitReplicaInSync } from './redis-sentinel.js';
 import { RedisServer, freePort, type ServerOptions } from './servers.js';
 
 export interface RedisClusterSetOptions extends Pick<ServerOptions, 'install' | 'log' | 'startTimeoutMs'> {
@@ -157,15 +157,8 @@ export class RedisClusterSet {
   }
 
   /** Resolves once node i is a replica whose link to its master is up. */
-  async waitReplicaInSync(i: number, timeoutMs = 30_000): Promise<void> {
-    await poll(
-      async () => {
-        const info = await redisCommand(this.node(i).port, ['INFO', 'replication']).catch(() => undefined);
-        return typeof info === 'string' && info.includes('role:slave') && info.includes('master_link_status:up');
-      },
-      timeoutMs,
-      `redis-server ${this.node(i).port} is not a replica in sync within ${timeoutMs} ms`,
-    );
+  waitReplicaInSync(i: number, timeoutMs = 30_000): Promise<void> {
+    return waitReplicaInSync(this.node(i).port, timeoutMs);
   }
 
   /** Stops every node and removes the set's folder. */
@@ -255,12 +248,4 @@ function run(bin: string, args: readonly string[], timeoutMs: number): Promise<s
       else resolve(stdout);
     });
   });
-}
-
-async function poll(check: () => boolean | Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(message);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

@@ -229,15 +229,8 @@ export class RedisSentinelSet {
   }
 
   /** Resolves once data node i is a replica in sync with the primary (master_link_status up). */
-  async waitReplicaInSync(i: number, timeoutMs = 30_000): Promise<void> {
-    await poll(
-      async () => {
-        const info = await redisCommand(this.node(i).port, ['INFO', 'replication']).catch(() => undefined);
-        return typeof info === 'string' && info.includes('role:slave') && info.includes('master_link_status:up');
-      },
-      timeoutMs,
-      `redis-server ${this.node(i).port} is not a replica in sync within ${timeoutMs} ms`,
-    );
+  waitReplicaInSync(i: number, timeoutMs = 30_000): Promise<void> {
+    return waitReplicaInSync(this.node(i).port, timeoutMs);
   }
 
   /** Stops every process and removes the set's folder. */
@@ -271,7 +264,20 @@ export class RedisSentinelSet {
   }
 }
 
-async function poll(check: () => boolean | Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
+/** Resolves once the redis-server on `port` is a replica whose link to its master is up (Sentinel sets and Redis Clusters). */
+export async function waitReplicaInSync(port: number, timeoutMs: number): Promise<void> {
+  await poll(
+    async () => {
+      const info = await redisCommand(port, ['INFO', 'replication']).catch(() => undefined);
+      return typeof info === 'string' && info.includes('role:slave') && info.includes('master_link_status:up');
+    },
+    timeoutMs,
+    `redis-server ${port} is not a replica in sync within ${timeoutMs} ms`,
+  );
+}
+
+/** Checks every 100 ms until `check` holds; rejects with `message` past `timeoutMs`. */
+export async function poll(check: () => boolean | Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(message);
