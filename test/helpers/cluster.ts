@@ -110,6 +110,11 @@ export async function healthStatus(proc: CliProcess): Promise<string> {
 }
 
 /** Reads one counter (summed over labels) from a process's /metrics. */
+/** A counter summed over several processes' /metrics. */
+export async function sumCounter(procs: readonly CliProcess[], name: string): Promise<number> {
+  return (await Promise.all(procs.map((p) => scrapeCounter(p, name)))).reduce((a, b) => a + b, 0);
+}
+
 export async function scrapeCounter(proc: CliProcess, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort(proc)}/metrics`)).text();
   let sum = 0;

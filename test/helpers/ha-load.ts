@@ -2,6 +2,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@n
 import { nanos, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DECISION_SUBJECT, STORED_DECISION_SUBJECT, signalSubject, type Decision } from '@at-orchestrator/contracts';
 import { CLEAN_MIX, makeCorrelation, seededRandom } from '@at-orchestrator/sim';
+import { expect } from 'vitest';
 
 // Load and counting for the high-availability tests (a NATS cluster, Redis behind Sentinel): agents
 // that publish at a steady rate and retry until JetStream has each signal, and the decisions counted
@@ -212,4 +213,32 @@ export function tally(counts: DecisionCounts, prefix: string, published: number)
     coreLostUnexplained: [...counts.stream.keys()].filter((corr) => !counts.core.has(corr) && !counts.coreMissedSequences.has(counts.sequenceOf.get(corr)!)),
     corePhantoms: [...counts.core.keys()].filter((corr) => !counts.stream.has(corr)),
   };
+}
+
+/** The counts as the HA tests print them: the JetStream consumer's, then the core subscription's. */
+export function describeCounts(counts: DecisionCounts, t: DecisionTally): string {
+  return (
+    `JetStream consumer: ${counts.stream.size} decided, ${t.lost.length} lost, ${t.streamDuplicates.length} duplicates; ` +
+    `core subscription: ${counts.core.size} seen, ${t.coreRepeats.length} repeated (${t.coreDiffering.length} with differing bodies), ` +
+    `${t.coreLost.length} lost (${t.coreLost.length - t.coreLostUnexplained.length} seen as sequence gaps)`
+  );
+}
+
+/**
+ * What every HA test asserts of its counts (docs/delivery.md): the decisions stream holds every
+ * correlation once; a core subscriber sees only stored decisions, each at most once, and any copy it
+ * missed shows as a gap in the republished sequences (RePublish is at most once).
+ */
+export function expectDeliveredOnce(t: DecisionTally): void {
+  expect(t.lost).toEqual([]);
+  expect(t.streamDuplicates).toEqual([]);
+  expect(t.corePhantoms).toEqual([]);
+  expect(t.coreRepeats).toEqual([]);
+  expect(t.coreLostUnexplained).toEqual([]);
+}
+
+/** For a failed HA run: what was counted, and each process's last lines that are not info. */
+export function logFailure(counts: DecisionCounts, agents: SteadyAgents, processes: Iterable<[string, { readonly output: readonly string[] }]>): void {
+  console.log(`at the failure: ${counts.decided} decisions stored, ${counts.core.size} seen on core; agents ${agents.started} started, ${agents.published} published, ${agents.retries} retries`);
+  for (const [id, p] of processes) console.log(`--- ${id}\n${p.output.filter((l) => !l.includes('"level":"info"') && !l.includes('"level":30')).slice(-15).join('\n')}`);
 }
