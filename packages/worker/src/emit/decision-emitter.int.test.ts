@@ -142,16 +142,22 @@ describe('DecisionEmitter and the correlation lock', () => {
   });
 });
 
+/** A "JetStream" that records the corr_id of every decision published and acknowledges it. */
+function recordingJetStream(): { js: JetStreamClient; published: string[] } {
+  const published: string[] = [];
+  const js = {
+    publish: (_subject: string, data: Uint8Array) => {
+      published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
+      return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
+    },
+  } as unknown as JetStreamClient;
+  return { js, published };
+}
+
 describe('DecisionEmitter on a Redis Cluster (claims per partition) when one partition fails', () => {
   it('publishes degraded only the jobs of the partition whose call failed; a fenced or already published job of another partition is not published', async () => {
     const metrics = new WorkerMetrics(new Registry());
-    const published: string[] = [];
-    const js = {
-      publish: (_subject: string, data: Uint8Array) => {
-        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
-        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
-      },
-    } as unknown as JetStreamClient;
+    const { js, published } = recordingJetStream();
     // One real Redis, the batch split per partition as on a Cluster.
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 }, { perSlot: true });
     const closed: Array<[string, string]> = [];
@@ -189,13 +195,7 @@ describe('DecisionEmitter on a Redis Cluster (claims per partition) when one par
 
   it('one Redis keeps one claim call for the batch: a failure there publishes the whole batch degraded', async () => {
     const metrics = new WorkerMetrics(new Registry());
-    const published: string[] = [];
-    const js = {
-      publish: (_subject: string, data: Uint8Array) => {
-        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
-        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
-      },
-    } as unknown as JetStreamClient;
+    const { js, published } = recordingJetStream();
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
     const emitter = new DecisionEmitter({ js, store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined });
     await redis.hset(keys.epoch(2), 'x', 'y');
@@ -210,13 +210,7 @@ describe('DecisionEmitter on a Redis Cluster (claims per partition) when one par
 describe('DecisionEmitter after a stop past the lease (gate)', () => {
   it('a decision whose claim Redis cannot answer is not published unfenced: it waits, is claimed when Redis answers, and a refused claim fences it', async () => {
     const metrics = new WorkerMetrics(new Registry());
-    const published: string[] = [];
-    const js = {
-      publish: (_subject: string, data: Uint8Array) => {
-        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
-        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
-      },
-    } as unknown as JetStreamClient;
+    const { js, published } = recordingJetStream();
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
     const redisUp = { now: false };
     const closed: Array<[string, string]> = [];
@@ -250,13 +244,7 @@ describe('DecisionEmitter after a stop past the lease (gate)', () => {
   });
 
   it('a worker that lived through the outage (gate open) publishes with the Nats-Msg-Id window, as before', async () => {
-    const published: string[] = [];
-    const js = {
-      publish: (_subject: string, data: Uint8Array) => {
-        published.push((JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id);
-        return Promise.resolve({ seq: published.length, duplicate: false, stream: 's', domain: '' });
-      },
-    } as unknown as JetStreamClient;
+    const { js, published } = recordingJetStream();
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
     const emitter = new DecisionEmitter({ js, store, redisAvailable: () => false, metrics: new WorkerMetrics(new Registry()), log, workerId: 'w1', onClosed: () => undefined });
     emitter.gate(() => true);
