@@ -3,16 +3,18 @@ import type { CorrelationStore } from '../state/correlation-store.js';
 import type { WorkerMetrics } from '../metrics.js';
 
 /**
- * How long published decisions may wait to be marked in Redis together (one script call for several
- * batches). The default is 0: each batch is marked as soon as its PubAcks are back. Until a mark
- * lands, a new owner (after a kill -9 or a pause past the lease) finds the done-marker `pending` and
- * publishes the decision again: the stream's Nats-Msg-Id window drops it, but a core subscriber of
- * orchestrated.decision receives it twice. A 5 ms wait saved about 3 % of the CPU per decision at
- * 500/s and made such repeats about seven times as frequent in the chaos scenario (1.4 per run
- * against 0.2, docs/benchmarks.md "Fifth session"), so it is not the default. A partition leaving the
- * worker and the worker's shutdown write waiting marks first.
+ * How long published decisions may wait to be marked in Redis together: one script call for the
+ * batches of MARK_DELAY_MS rather than one per batch (at 500 decisions/s, about one call per ten
+ * decisions instead of one per decision). Until a mark lands, a new owner (after a kill -9 or a pause
+ * past the lease) finds the done-marker `pending` and publishes the decision again; since cluster
+ * protocol 2 that publish is dropped by the decisions stream's Nats-Msg-Id window before anything is
+ * stored or republished, so neither JetStream consumers nor core subscribers of
+ * orchestrated.decision see it twice (docs/delivery.md). The wait costs a takeover at most the
+ * decisions of its last MARK_DELAY_MS published again, each answered "duplicate". (Before the
+ * republish, such a repeat reached core subscribers, which is why the wait was 0 then.) A partition
+ * leaving the worker and the worker's shutdown write waiting marks first.
  */
-export const MARK_DELAY_MS = 0;
+export const MARK_DELAY_MS = 20;
 const MAX_MARK_BATCH = 512;
 
 export interface MarkItem {
