@@ -17,6 +17,7 @@ export {
 } from './engines/index.js';
 export { DecidedSet } from './fanin/decided-set.js';
 export { DeadLetterPublisher } from './emit/dead-letters.js';
+export { JetStreamPublisher, jetStreamClientPublisher, type StreamPublisher } from './emit/jetstream-publisher.js';
 export { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
 export { SignalRouter } from './ingest/signal-router.js';
 export { CorrelationStore, groupByPartition, type SignalToStore } from './state/correlation-store.js';
