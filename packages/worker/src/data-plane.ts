@@ -8,6 +8,7 @@ import { PartitionOwner } from './cluster/partition-owner.js';
 import { CorrelationLock } from './emit/correlation-lock.js';
 import { DeadLetterPublisher } from './emit/dead-letters.js';
 import { DecisionEmitter } from './emit/decision-emitter.js';
+import { JetStreamPublisher } from './emit/jetstream-publisher.js';
 import type { BatchDecider } from './engines/decider.js';
 import { watchRules, type DecisionEngine } from './engines/index.js';
 import type { Correlations } from './fanin/correlations.js';
@@ -79,8 +80,10 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
   // Built below; the emitter's callback runs only once decisions flow, after both exist.
   let queue: DecisionQueue | undefined;
   let owner: PartitionOwner | undefined;
+  // One reply subscription for every PubAck rather than a request per decision (jetstream-publisher.ts).
+  const publisher = new JetStreamPublisher(d.nats.nc);
   const emitter = new DecisionEmitter({
-    js,
+    publisher,
     store,
     lock,
     redisAvailable,
@@ -89,6 +92,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     workerId: config.workerId,
     // Done-markers kept while Redis is down: as many as open correlations may be (docs/security.md).
     maxUnsyncedDone: config.ingest.maxOpenCorrelations,
+    preclaimMaxAgeMs: config.cluster.heartbeatIntervalMs / 2,
     onClosed: (job, outcome) => {
       if (outcome === 'fenced') {
         correlations.decided.delete(job.corr.corrId);
@@ -154,6 +158,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     redisAvailable,
     epochs: partitions,
     maxAgentsPerCorrelation: config.ingest.maxAgentsPerCorrelation,
+    workerId: config.workerId,
     metrics,
     log,
   });

@@ -20,4 +20,5 @@ export { DeadLetterPublisher } from './emit/dead-letters.js';
 export { JetStreamPublisher, jetStreamClientPublisher, type StreamPublisher } from './emit/jetstream-publisher.js';
 export { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
 export { SignalRouter } from './ingest/signal-router.js';
-export { CorrelationStore, groupByPartition, type SignalToStore } from './state/correlation-store.js';
+export { CorrelationStore, type SignalToStore } from './state/correlation-store.js';
+export { groupByPartition } from './state/partition-groups.js';

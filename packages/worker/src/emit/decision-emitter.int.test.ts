@@ -4,9 +4,10 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { RedisKeys, type Decision } from '@at-orchestrator/contracts';
 import { Registry, createLogger } from '@at-orchestrator/runtime';
 import { RedisServer } from '@at-orchestrator/local-servers';
-import { CorrelationStore } from '../state/correlation-store.js';
+import { CorrelationStore, type ClaimVerdict } from '../state/correlation-store.js';
 import { WorkerMetrics } from '../metrics.js';
 import { CorrelationLock } from './correlation-lock.js';
+import { jetStreamClientPublisher } from './jetstream-publisher.js';
 import { DecisionEmitter } from './decision-emitter.js';
 import type { DecisionJob } from './decision-builder.js';
 
@@ -64,7 +65,7 @@ function setup(lockClient?: Redis, markDelayMs?: number) {
   }
   const claim = store.claim.bind(store);
   store.claim = (requests, worker) => (events.push('claims sent'), claim(requests, worker));
-  const emitter = new DecisionEmitter({ js, store, lock, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined, markDelayMs });
+  const emitter = new DecisionEmitter({ publisher: jetStreamClientPublisher(js), store, lock, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined, markDelayMs });
   return { emitter, published, metrics, events };
 }
 
@@ -161,7 +162,7 @@ describe('DecisionEmitter on a Redis Cluster (claims per partition) when one par
     // One real Redis, the batch split per partition as on a Cluster.
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 }, { perSlot: true });
     const closed: Array<[string, string]> = [];
-    const emitter = new DecisionEmitter({ js, store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: (j, outcome) => closed.push([j.corr.corrId, outcome]) });
+    const emitter = new DecisionEmitter({ publisher: jetStreamClientPublisher(js), store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: (j, outcome) => closed.push([j.corr.corrId, outcome]) });
 
     await redis.set(keys.epoch(1), '5'); // partition 1 has a newer owner: our epoch 4 is stale
     await redis.hset(keys.epoch(2), 'x', 'y'); // partition 2's script fails (WRONGTYPE), as a master failing over would
@@ -197,7 +198,7 @@ describe('DecisionEmitter on a Redis Cluster (claims per partition) when one par
     const metrics = new WorkerMetrics(new Registry());
     const { js, published } = recordingJetStream();
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
-    const emitter = new DecisionEmitter({ js, store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined });
+    const emitter = new DecisionEmitter({ publisher: jetStreamClientPublisher(js), store, redisAvailable: () => true, metrics, log, workerId: 'w1', onClosed: () => undefined });
     await redis.hset(keys.epoch(2), 'x', 'y');
     await redis.set(keys.epoch(4), '4');
     await emitter.emit([job('a', 2), job('b', 4)]);
@@ -215,7 +216,7 @@ describe('DecisionEmitter after a stop past the lease (gate)', () => {
     const redisUp = { now: false };
     const closed: Array<[string, string]> = [];
     const emitter = new DecisionEmitter({
-      js,
+      publisher: jetStreamClientPublisher(js),
       store,
       redisAvailable: () => redisUp.now,
       metrics,
@@ -246,10 +247,47 @@ describe('DecisionEmitter after a stop past the lease (gate)', () => {
   it('a worker that lived through the outage (gate open) publishes with the Nats-Msg-Id window, as before', async () => {
     const { js, published } = recordingJetStream();
     const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
-    const emitter = new DecisionEmitter({ js, store, redisAvailable: () => false, metrics: new WorkerMetrics(new Registry()), log, workerId: 'w1', onClosed: () => undefined });
+    const emitter = new DecisionEmitter({ publisher: jetStreamClientPublisher(js), store, redisAvailable: () => false, metrics: new WorkerMetrics(new Registry()), log, workerId: 'w1', onClosed: () => undefined });
     emitter.gate(() => true);
     await emitter.emit([job('degraded')]);
     expect(published).toEqual(['degraded']);
     expect(emitter.unsyncedCount).toBe(1);
+  });
+});
+
+describe('DecisionEmitter with claims made in the store call (Intake, one Redis)', () => {
+  const preclaimed = (j: DecisionJob, epoch: number, verdict: ClaimVerdict | undefined, ageMs = 0): DecisionJob => {
+    (j.corr as { preclaim: unknown }).preclaim = { epoch, verdict: Promise.resolve(verdict), answeredAt: verdict === undefined ? undefined : performance.now() - ageMs };
+    return j;
+  };
+
+  it('uses the verdict Redis gave with the store under the same epoch, and claims anew otherwise', async () => {
+    const { emitter, published, events } = setup();
+    // Redis holds the truth for partition 1 (epoch 4): what is claimed anew is fenced or claimed there.
+    await emitter.emit([
+      preclaimed(job('pre-claimed'), 4, { kind: 'claimed' }),
+      preclaimed(job('pre-fenced'), 4, { kind: 'fenced', currentEpoch: 5 }),
+      preclaimed(job('pre-published'), 4, { kind: 'exists', published: true, agents: ['momentum', 'risk'] }),
+      preclaimed(job('older-epoch'), 3, { kind: 'claimed' }),
+      preclaimed(job('unanswered'), 4, undefined),
+      job('no-preclaim'),
+      // Answered before a stop past the lease, say: the partition has moved on (Redis says epoch 4 is
+      // current here, so the claim made now goes through, where the old verdict said fenced).
+      preclaimed(job('old-answer'), 4, { kind: 'fenced', currentEpoch: 5 }, 10_000),
+    ]);
+    await emitter.idle();
+    // One claim call, for the four without a usable verdict; the others were answered with the store.
+    expect(events).toEqual(['claims sent']);
+    expect(published.map((p) => p.corrId)).toEqual(['pre-claimed', 'older-epoch', 'unanswered', 'no-preclaim', 'old-answer']);
+    expect(await redis.mget(keys.done('pre-claimed'), keys.done('older-epoch'), keys.done('no-preclaim'))).toEqual([
+      'published|momentum,risk',
+      'published|momentum,risk',
+      'published|momentum,risk',
+    ]);
+    // A verdict is used once: the correlation no longer carries it.
+    const again = job('again');
+    preclaimed(again, 4, { kind: 'claimed' });
+    await emitter.emit([again]);
+    expect((again.corr as { preclaim?: unknown }).preclaim).toBeUndefined();
   });
 });

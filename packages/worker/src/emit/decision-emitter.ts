@@ -1,15 +1,18 @@
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import type { PubAck } from '@nats-io/jetstream';
 import type { Lock } from 'redlock';
 import { STORED_DECISION_SUBJECT, storedChannelSubject } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
-import type { CorrelationStore } from '../state/correlation-store.js';
+import type { ClaimVerdict, CorrelationStore } from '../state/correlation-store.js';
+import type { Preclaim } from '../fanin/fan-in-buffer.js';
 import type { CorrelationLock } from './correlation-lock.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { encodeDecision, type DecisionJob } from './decision-builder.js';
 import { DoneMarkers } from './done-markers.js';
+import type { StreamPublisher } from './jetstream-publisher.js';
 
 export interface EmitterDeps {
-  js: JetStreamClient;
+  /** JetStreamPublisher in the worker; tests may wrap a JetStreamClient (jetStreamClientPublisher). */
+  publisher: StreamPublisher;
   store: CorrelationStore;
   /** Redlock on the REDLOCK_URLS masters, held from claim to publish; absent (the default) = no lock. */
   lock?: CorrelationLock;
@@ -26,6 +29,8 @@ export interface EmitterDeps {
   maxUnsyncedDone?: number;
   /** How long published decisions wait to be marked together (default MARK_DELAY_MS; 0 = at once). */
   markDelayMs?: number;
+  /** How old a claim made with the store may be when used: half HEARTBEAT_INTERVAL_MS (claimVerdicts). */
+  preclaimMaxAgeMs?: number;
 }
 
 /**
@@ -38,6 +43,13 @@ export interface EmitterDeps {
 export function channelMsgId(corrId: string, channel: string): string {
   return `${corrId} ${channel}`;
 }
+
+const NO_PRECLAIM: Promise<ClaimVerdict | undefined> = Promise.resolve(undefined);
+/** Half the default HEARTBEAT_INTERVAL_MS (see claimVerdicts). */
+const DEFAULT_PRECLAIM_MAX_AGE_MS = 500;
+
+/** Redis is known to be unreachable: no claim was tried. */
+const REDIS_AWAY: ClaimVerdict = { kind: 'unknown', error: undefined };
 
 /** After this long unpublished, a decision is logged as stuck (and again at each such interval). */
 const STUCK_LOG_MS = 30_000;
@@ -149,32 +161,19 @@ export class DecisionEmitter {
     if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
     // Marks still waiting go out now (a failed one is the Nats-Msg-Id window's to absorb).
     void this.flushMarks();
+    this.deps.publisher.close?.();
     this.notifyIdle();
   }
 
   private async claim(all: DecisionJob[]): Promise<DecisionJob[]> {
-    const { store, metrics, log } = this.deps;
+    const { metrics, log } = this.deps;
     // A job with no epoch (-1) belongs to a partition this worker no longer owns: refused here, so
     // that it is not published from memory while Redis, which would refuse it, is away.
     const jobs = all.filter((j) => j.epoch >= 0);
     for (const job of all) if (job.epoch < 0) this.fence(job, undefined);
     if (jobs.length === 0) return [];
-    if (!this.deps.redisAvailable()) {
-      metrics.stateFailures.inc({ operation: 'claim' }, jobs.length);
-      return this.unclaimed(jobs);
-    }
     metrics.countStateOps('claim', jobs.length);
-    let verdicts;
-    try {
-      verdicts = await store.claim(
-        jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, epoch: j.epoch, agents: j.decision.agents_present })),
-        this.deps.workerId,
-      );
-    } catch (err) {
-      metrics.stateFailures.inc({ operation: 'claim' }, jobs.length);
-      log.warn({ err, count: jobs.length }, 'claim failed; publishing with Nats-Msg-Id deduplication only');
-      return this.unclaimed(jobs);
-    }
+    const verdicts = await this.claimVerdicts(jobs);
     const out: DecisionJob[] = [];
     const unanswered: DecisionJob[] = [];
     let unansweredError: unknown;
@@ -182,8 +181,8 @@ export class DecisionEmitter {
       const job = jobs[i]!;
       switch (v.kind) {
         case 'unknown':
-          // Its partition's call failed (Redis Cluster) while the others answered: this one alone
-          // goes out degraded; the verdicts that came back are honoured.
+          // Redis away, the call failed, or (Redis Cluster) its partition's call failed while the
+          // others answered: this one goes out degraded; the verdicts that came back are honoured.
           unanswered.push(job);
           unansweredError ??= v.error;
           break;
@@ -206,13 +205,64 @@ export class DecisionEmitter {
     });
     if (unanswered.length > 0) {
       metrics.stateFailures.inc({ operation: 'claim' }, unanswered.length);
-      log.warn(
-        { err: unansweredError, count: unanswered.length, partitions: [...new Set(unanswered.map((j) => j.corr.partition))] },
-        'claim failed for some partitions; publishing those with Nats-Msg-Id deduplication only',
-      );
+      // Not logged when Redis is known to be away (no call was made: the outage is logged once).
+      if (unansweredError !== undefined) {
+        log.warn(
+          { err: unansweredError, count: unanswered.length, partitions: [...new Set(unanswered.map((j) => j.corr.partition))] },
+          'claim failed; publishing with Nats-Msg-Id deduplication only',
+        );
+      }
       for (const job of this.unclaimed(unanswered)) out.push(job);
     }
     return out;
+  }
+
+  /**
+   * A verdict per job: the claim made with the store that completed the correlation (Intake), when it
+   * was made under the job's epoch and answered at most `preclaimMaxAgeMs` ago; otherwise a claim
+   * now. Unanswered ones (Redis away or failing) are `unknown`.
+   *
+   * Why the age: a claim answered before the process was stopped (SIGSTOP, a long stall) past its
+   * lease says nothing of the epochs after it — the partition may have a new owner — and a claim made
+   * now would be fenced. A takeover needs the lease to run out, which cannot happen sooner than
+   * WORKER_LEASE_MS − HEARTBEAT_INTERVAL_MS ≥ HEARTBEAT_INTERVAL_MS after a verdict that a live worker
+   * received, so an answer younger than half the heartbeat interval is as good as a claim made now.
+   */
+  private async claimVerdicts(jobs: DecisionJob[]): Promise<ClaimVerdict[]> {
+    let verdicts: Array<ClaimVerdict | undefined> = new Array<ClaimVerdict | undefined>(jobs.length);
+    const pres: Array<Preclaim | undefined> = jobs.map((j) => {
+      const pre = j.corr.preclaim;
+      j.corr.preclaim = undefined;
+      return pre !== undefined && pre.epoch === j.epoch ? pre : undefined;
+    });
+    if (pres.some((p) => p !== undefined)) {
+      verdicts = await Promise.all(pres.map((p) => p?.verdict ?? NO_PRECLAIM));
+      const now = performance.now();
+      const maxAge = this.deps.preclaimMaxAgeMs ?? DEFAULT_PRECLAIM_MAX_AGE_MS;
+      pres.forEach((p, i) => {
+        if (p?.answeredAt === undefined || now - p.answeredAt > maxAge) verdicts[i] = undefined;
+      });
+    }
+    const ask = jobs.filter((_, i) => verdicts[i] === undefined);
+    if (ask.length > 0) {
+      const asked = await this.claimNow(ask);
+      let k = 0;
+      for (let i = 0; i < jobs.length; i++) if (verdicts[i] === undefined) verdicts[i] = asked[k++];
+    }
+    return verdicts as ClaimVerdict[];
+  }
+
+  private async claimNow(jobs: DecisionJob[]): Promise<ClaimVerdict[]> {
+    const { store } = this.deps;
+    if (!this.deps.redisAvailable()) return jobs.map(() => REDIS_AWAY);
+    try {
+      return await store.claim(
+        jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, epoch: j.epoch, agents: j.decision.agents_present })),
+        this.deps.workerId,
+      );
+    } catch (err) {
+      return jobs.map((): ClaimVerdict => ({ kind: 'unknown', error: err ?? new Error('claim failed') }));
+    }
   }
 
   /**
@@ -272,11 +322,13 @@ export class DecisionEmitter {
 
   private async publish(job: DecisionJob): Promise<void> {
     const data = encodeDecision(job);
-    const { js } = this.deps;
+    const { publisher } = this.deps;
     const corrId = job.corr.corrId;
-    const sends = [js.publish(STORED_DECISION_SUBJECT, data, { msgID: corrId }).then((ack) => this.checkAck(ack, 'decision', corrId))];
+    const decision = publisher.publish(STORED_DECISION_SUBJECT, data, corrId).then((ack) => this.checkAck(ack, 'decision', corrId));
+    if (job.decision.channels.length === 0) return decision;
+    const sends = [decision];
     for (const channel of job.decision.channels) {
-      sends.push(js.publish(storedChannelSubject(channel), data, { msgID: channelMsgId(corrId, channel) }).then((ack) => this.checkAck(ack, 'channel', corrId)));
+      sends.push(publisher.publish(storedChannelSubject(channel), data, channelMsgId(corrId, channel)).then((ack) => this.checkAck(ack, 'channel', corrId)));
     }
     await Promise.all(sends);
   }

@@ -7,6 +7,7 @@ import { Registry, memoryLogger } from '@at-orchestrator/runtime';
 import { NatsServer, RedisServer } from '@at-orchestrator/local-servers';
 import { CorrelationStore } from '../state/correlation-store.js';
 import { WorkerMetrics } from '../metrics.js';
+import { jetStreamClientPublisher } from './jetstream-publisher.js';
 import { DecisionEmitter, channelMsgId } from './decision-emitter.js';
 import type { DecisionJob } from './decision-builder.js';
 
@@ -78,7 +79,7 @@ function setup(retry: { retryDelayMs?: number; maxRetryDelayMs?: number } = {}) 
   } as unknown as JetStreamClient;
   const closed: Array<{ corrId: string; outcome: string }> = [];
   const emitter = new DecisionEmitter({
-    js: timed,
+    publisher: jetStreamClientPublisher(timed),
     store: new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 }),
     redisAvailable: () => true,
     metrics,

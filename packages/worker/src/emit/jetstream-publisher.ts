@@ -4,6 +4,8 @@ import { ClosedConnectionError, NoRespondersError, TimeoutError, createInbox, he
 /** What the emitter needs from JetStream: store `data` on `subject` once per `msgId` (Nats-Msg-Id). */
 export interface StreamPublisher {
   publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck>;
+  /** Stops publishing (what is pending is rejected); the emitter calls it when it closes. */
+  close?(): void;
 }
 
 /** The JetStream client's own publish behind the same face (one request per message). */

@@ -1,6 +1,7 @@
 import type { EnrichedSignal } from '@at-orchestrator/contracts';
 import type { DecisionEngine } from '../engines/index.js';
 import type { SignalSource } from '../ingest/signal-source.js';
+import type { ClaimVerdict } from '../state/correlation-store.js';
 import { DeadlineHeap } from './deadline-heap.js';
 
 /** One correlation being collected: its signals, its deadline, and what is not yet safe in Redis. */
@@ -21,6 +22,20 @@ export interface OpenCorrelation {
   readonly held: SignalSource[];
   /** A previous owner claimed it but never marked it published: it must be decided again. */
   claimedNotPublished: boolean;
+  /**
+   * Its claim, made in the same Redis call as the store of the signal that completed it (Intake).
+   * Used once, by the emit path, when the decision is claimed under the same epoch and the answer is
+   * fresh; otherwise it claims as usual.
+   */
+  preclaim: Preclaim | undefined;
+}
+
+export interface Preclaim {
+  readonly epoch: number;
+  /** The verdict, or undefined when the call failed. */
+  readonly verdict: Promise<ClaimVerdict | undefined>;
+  /** performance.now() when Redis answered. */
+  answeredAt: number | undefined;
 }
 
 /**
@@ -58,6 +73,7 @@ export class FanInBuffer {
       deadlineMs,
       held: [],
       claimedNotPublished: false,
+      preclaim: undefined,
     };
     this.open.set(corrId, corr);
     this.deadlines.push(deadlineMs, corrId);

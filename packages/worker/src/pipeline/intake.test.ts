@@ -7,7 +7,7 @@ import { DecidedSet } from '../fanin/decided-set.js';
 import { FanInBuffer, type OpenCorrelation } from '../fanin/fan-in-buffer.js';
 import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
 import { WorkerMetrics } from '../metrics.js';
-import type { CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
+import type { ClaimRequest, ClaimVerdict, CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
 import type { DecisionQueue } from './decision-queue.js';
 import { Intake, type Inbound } from './intake.js';
 
@@ -31,7 +31,7 @@ function inbound(corrId: string, agent: keyof typeof bodies, partition = 3) {
   return { item: { signal: parsed.signal, payload, partition, source: src, reject } satisfies Inbound, src, reject };
 }
 
-function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number } = {}) {
+function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number; claimsWithStore?: boolean } = {}) {
   const engine = new SimpleEngine(['momentum', 'risk']);
   const registry = new Registry();
   const metrics = new WorkerMetrics(registry);
@@ -41,6 +41,13 @@ function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number } = 
   const store = {
     storeSignals: vi.fn(async (items: readonly SignalToStore[]): Promise<StoreVerdict[]> => verdicts.shift() ?? items.map(() => ({ kind: 'stored' }))),
     recordLate: vi.fn(async () => {}),
+    claimsWithStore: o.claimsWithStore ?? false,
+    storeAndClaim: vi.fn(
+      async (items: readonly SignalToStore[], claims: readonly ClaimRequest[], _workerId: string): Promise<{ stored: StoreVerdict[]; claimed: ClaimVerdict[] }> => ({
+        stored: items.map(() => ({ kind: 'stored' })),
+        claimed: claims.map(() => ({ kind: 'claimed' })),
+      }),
+    ),
   };
   // Enqueued correlations wait in the queue (the lease gate holds them) until the test launches them.
   const waiting = new Map<string, OpenCorrelation>();
@@ -56,6 +63,7 @@ function setup(o: { redis?: boolean; canWrite?: boolean; maxAgents?: number } = 
     redisAvailable: () => o.redis ?? true,
     epochs: { ownedEpoch: (p) => (p === 3 ? 7 : undefined), canWrite: o.canWrite ?? true },
     maxAgentsPerCorrelation: o.maxAgents ?? 16,
+    workerId: 'w1',
     metrics,
     log: memoryLogger('silent').log,
   });
@@ -78,6 +86,41 @@ describe('Intake', () => {
     expect([m.src.ack.mock.calls.length, r.src.ack.mock.calls.length]).toEqual([1, 1]);
     expect(queue.enqueue.mock.calls.map(([c, atDeadline]) => [(c as { corrId: string }).corrId, atDeadline])).toEqual([['c1', false]]);
     expect(correlations.open.get('c1')).toBeUndefined();
+  });
+
+  it('with one Redis, the correlations a batch completes are claimed in the store\'s own call, and their verdict waits on the correlation', async () => {
+    const { intake, store, queue, waiting } = setup({ claimsWithStore: true });
+    const m = inbound('c1', 'momentum');
+    const r = inbound('c1', 'risk');
+    const half = inbound('c2', 'momentum');
+    const elsewhere = inbound('c3', 'momentum', 5);
+    const elsewhereRisk = inbound('c3', 'risk', 5);
+    await intake.take([m.item, r.item, half.item, elsewhere.item, elsewhereRisk.item]);
+    expect(store.storeSignals).not.toHaveBeenCalled();
+    expect(store.storeAndClaim).toHaveBeenCalledOnce();
+    const [items, claims, workerId] = store.storeAndClaim.mock.calls[0]!;
+    // c2 is not complete; c3's partition is not ours to write (no epoch: its store is refused by
+    // Redis, and its decision claims as usual, fenced): neither is claimed with the store.
+    expect(items.map((i) => i.corrId)).toEqual(['c1', 'c1', 'c2', 'c3', 'c3']);
+    expect(claims).toEqual([{ corrId: 'c1', partition: 3, epoch: 7, agents: ['momentum', 'risk'] }]);
+    expect(workerId).toBe('w1');
+    expect(queue.enqueue.mock.calls.map(([c]) => (c as OpenCorrelation).corrId)).toEqual(['c1', 'c3']);
+    expect(waiting.get('c3')!.preclaim).toBeUndefined();
+    const pre = waiting.get('c1')!.preclaim!;
+    expect(pre.epoch).toBe(7);
+    expect(await pre.verdict).toEqual({ kind: 'claimed' });
+    expect([m.src.ack.mock.calls.length, r.src.ack.mock.calls.length, half.src.ack.mock.calls.length]).toEqual([1, 1, 1]);
+  });
+
+  it('a failed store-and-claim call holds the signals as a failed store does, and leaves the claim to be made again (verdict undefined)', async () => {
+    const { intake, store, waiting, correlations } = setup({ claimsWithStore: true });
+    store.storeAndClaim.mockRejectedValueOnce(new Error('connection lost'));
+    const m = inbound('c1', 'momentum');
+    const r = inbound('c1', 'risk');
+    await intake.take([m.item, r.item]);
+    expect(await waiting.get('c1')!.preclaim!.verdict).toBeUndefined();
+    expect(m.src.ack).not.toHaveBeenCalled();
+    expect(waiting.get('c1')!.held.length + (correlations.open.get('c1')?.held.length ?? 0)).toBeGreaterThan(0);
   });
 
   it('a correlation the batch completes is decided once its store is written, before Redis answers (the claim follows the store on the connection)', async () => {

@@ -1,10 +1,10 @@
 import type { EnrichedSignal } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
 import type { Correlations } from '../fanin/correlations.js';
-import type { OpenCorrelation } from '../fanin/fan-in-buffer.js';
+import type { OpenCorrelation, Preclaim } from '../fanin/fan-in-buffer.js';
 import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
 import type { WorkerMetrics } from '../metrics.js';
-import type { CorrelationStore, SignalToStore } from '../state/correlation-store.js';
+import type { CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
 import type { DecisionQueue } from './decision-queue.js';
 
 /** A valid signal of a partition this worker owns, with the way to settle its source. */
@@ -33,6 +33,8 @@ export interface IntakeOptions {
   epochs: WriteEpochs;
   /** MAX_AGENTS_PER_CORRELATION: a signal from one more agent goes to the DLQ (too_many_agents). */
   maxAgentsPerCorrelation: number;
+  /** Written into the claims made with a store (the done-marker names the claiming worker). */
+  workerId: string;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -126,7 +128,8 @@ export class Intake {
       // answer, so their claims follow it on the same connection (Redis runs them in that order) and
       // the decision path pays one round trip, not two. The claim re-checks what the store's answer
       // would have told: the partition's epoch and the done-marker (docs/architecture.md, step 6).
-      const stored = this.persist(pending, late).finally(() => this.unmarkStoring(pending));
+      // With one Redis the claims even go in the store's own script run (storeAndClaim).
+      const stored = this.persist(pending, late, this.completed(touched)).finally(() => this.unmarkStoring(pending));
       this.enqueueReady(touched);
       await stored;
     } else {
@@ -156,8 +159,54 @@ export class Intake {
     queue.drain();
   }
 
+  /**
+   * The correlations this batch completes, to be claimed with its store — when one script may do both
+   * (one Redis or Sentinel, not a Cluster) and the partition is ours to write.
+   */
+  private completed(touched: ReadonlySet<OpenCorrelation>): OpenCorrelation[] {
+    if (!this.o.store.claimsWithStore) return [];
+    const { open } = this.o.correlations;
+    const out: OpenCorrelation[] = [];
+    for (const corr of touched) {
+      if (open.get(corr.corrId) === corr && open.isReady(corr) && this.o.epochs.ownedEpoch(corr.partition) !== undefined) out.push(corr);
+    }
+    return out;
+  }
+
+  /**
+   * Stores the batch (and claims `completed`, when given) in one call, starting it before returning
+   * its promise: the claims' verdicts are on the correlations (`preclaim`) before the caller hands
+   * them to the decision queue.
+   */
+  private storeCall(items: SignalToStore[], completed: readonly OpenCorrelation[]): Promise<StoreVerdict[]> {
+    const { store, epochs } = this.o;
+    if (completed.length === 0) return store.storeSignals(items);
+    const claims = completed.map((corr) => ({
+      corrId: corr.corrId,
+      partition: corr.partition,
+      epoch: epochs.ownedEpoch(corr.partition)!,
+      agents: Object.keys(corr.signals).sort(),
+    }));
+    const both = store.storeAndClaim(items, claims, this.o.workerId);
+    completed.forEach((corr, i) => {
+      const preclaim: Preclaim = {
+        epoch: claims[i]!.epoch,
+        answeredAt: undefined,
+        verdict: both.then(
+          (r) => {
+            preclaim.answeredAt = performance.now();
+            return r.claimed[i];
+          },
+          () => undefined,
+        ),
+      };
+      corr.preclaim = preclaim;
+    });
+    return both.then((r) => r.stored);
+  }
+
   /** Writes new signals to Redis (one round trip) and settles them; holds them when Redis is down. */
-  private async persist(pending: Pending[], late: Late[]): Promise<void> {
+  private async persist(pending: Pending[], late: Late[], completed: readonly OpenCorrelation[] = []): Promise<void> {
     const { correlations, metrics, epochs } = this.o;
     if (this.canStore()) {
       const items: SignalToStore[] = pending.map((p) => ({
@@ -170,7 +219,7 @@ export class Intake {
       }));
       metrics.countStateOps('store', items.length);
       try {
-        const verdicts = await this.o.store.storeSignals(items);
+        const verdicts = await this.storeCall(items, completed);
         verdicts.forEach((v, i) => {
           const p = pending[i]!;
           if (v.kind === 'stored') {

@@ -77,6 +77,40 @@ describe('store-signals.lua', () => {
   });
 });
 
+describe('store-and-claim.lua: the store, then the claims, in one script run', () => {
+  const claim = (corrId: string, epoch = 7, partition = 3) => ({ corrId, partition, epoch, agents: ['momentum', 'risk'] });
+
+  it('stores the batch and claims the correlations it completes, each answered as the two scripts answer', async () => {
+    await redis.set(keys.epoch(4), '9');
+    await redis.set(keys.done('c3'), 'pending|7|w0|momentum,risk');
+    await store.storeSignals([signal('c1', 'momentum')]);
+    const { stored, claimed } = await store.storeAndClaim(
+      [signal('c1', 'risk'), signal('c2', 'momentum'), signal('c3', 'risk'), { ...signal('c4', 'risk'), partition: 4, epoch: 8 }],
+      [claim('c1'), claim('c3'), claim('c4', 8, 4)],
+      'w1',
+    );
+    expect(stored).toEqual([{ kind: 'stored' }, { kind: 'stored' }, { kind: 'done', published: false, agents: ['momentum', 'risk'] }, { kind: 'fenced' }]);
+    expect(claimed).toEqual([{ kind: 'claimed' }, { kind: 'exists', published: false, agents: ['momentum', 'risk'] }, { kind: 'fenced', currentEpoch: 9 }]);
+    expect(await redis.hgetall(keys.signals('c1'))).toEqual({ momentum: '{"a":"momentum"}', risk: '{"a":"risk"}' });
+    expect(await redis.get(keys.done('c1'))).toBe('pending|7|w1|momentum,risk');
+    expect(await redis.ttl(keys.done('c1'))).toBeGreaterThan(500);
+    expect(await redis.exists(keys.done('c4'), keys.signals('c4'))).toBe(0);
+  });
+
+  it('with no claims or no signals it is the store or the claim alone', async () => {
+    expect(await store.storeAndClaim([signal('c1', 'risk')], [], 'w1')).toEqual({ stored: [{ kind: 'stored' }], claimed: [] });
+    expect(await store.storeAndClaim([], [claim('c1')], 'w1')).toEqual({ stored: [], claimed: [{ kind: 'claimed' }] });
+    expect(await redis.get(keys.done('c1'))).toBe('pending|7|w1|momentum,risk');
+  });
+
+  it('is refused on a Redis Cluster client (a script may not cross slots there)', async () => {
+    const perSlot = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 }, { perSlot: true });
+    expect(perSlot.claimsWithStore).toBe(false);
+    expect(store.claimsWithStore).toBe(true);
+    await expect(perSlot.storeAndClaim([signal('c1', 'risk')], [claim('c1')], 'w1')).rejects.toThrow(/Redis Cluster/);
+  });
+});
+
 describe('claim-decisions.lua and mark-published.lua', () => {
   const claim = (epoch = 7) => ({ corrId: 'c1', partition: 3, epoch, agents: ['momentum', 'risk'] });
 

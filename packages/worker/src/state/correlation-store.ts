@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient } from '@at-orchestrator/runtime';
 import type { ChainableCommander } from 'ioredis';
 import { RedisKeys } from '@at-orchestrator/contracts';
+import { groupByPartition, ungroup } from './partition-groups.js';
 
 const script = (name: string): string => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+/** A script's text as a Lua function of its own KEYS and ARGV, for a script that runs others. */
+const asFunction = (name: string, body: string): string => `local function ${name}(KEYS, ARGV)\n${body}\nend\n`;
 
 /**
  * Lua scripts, each named after what it does. Each takes a whole batch (its key count is the first
@@ -15,6 +18,9 @@ export const SCRIPTS = {
   storeSignals: { lua: script('store-signals') },
   claimDecisions: { lua: script('claim-decisions') },
   markPublished: { lua: script('mark-published') },
+  storeAndClaim: {
+    lua: asFunction('storeSignals', script('store-signals')) + asFunction('claimDecisions', script('claim-decisions')) + script('store-and-claim'),
+  },
 } as const;
 
 /** The client with the scripts above defined as commands (ioredis defineCommand). */
@@ -22,7 +28,13 @@ type ScriptedRedis = RedisClient & {
   storeSignals(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<number | string>>;
   claimDecisions(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<Array<[string, string]>>;
   markPublished(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  storeAndClaim(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<[Array<number | string>, Array<[string, string]>]>;
 };
+
+interface ScriptCall {
+  keys: string[];
+  args: Array<string | number>;
+}
 
 export type StoreVerdict = { kind: 'stored' } | { kind: 'duplicate' } | { kind: 'fenced' } | { kind: 'done'; agents: string[]; published: boolean };
 const STORED: StoreVerdict = { kind: 'stored' };
@@ -75,42 +87,17 @@ export function parseDoneMarker(value: string): { published: boolean; agents: st
   return { published, agents: agentsField === '' ? [] : agentsField.split(',') };
 }
 
-/** A batch's items of one partition, with their places in the batch. */
-export interface PartitionGroup<T> {
-  readonly partition: number;
-  readonly items: T[];
-  readonly indexes: number[];
+function storeVerdict(r: number | string): StoreVerdict {
+  if (r === 1) return STORED;
+  if (r === 0) return DUPLICATE;
+  if (r === -1) return FENCED;
+  return { kind: 'done', ...parseDoneMarker(String(r)) };
 }
 
-/**
- * Splits a batch by partition, in order of first appearance, each item keeping its index: on a Redis
- * Cluster a script may touch one slot only, and a partition's keys share one (its `{p<n>}` hash tag).
- */
-export function groupByPartition<T>(items: readonly T[], partitionOf: (item: T) => number): Array<PartitionGroup<T>> {
-  const groups = new Map<number, PartitionGroup<T>>();
-  items.forEach((item, index) => {
-    const partition = partitionOf(item);
-    let group = groups.get(partition);
-    if (group === undefined) {
-      group = { partition, items: [], indexes: [] };
-      groups.set(partition, group);
-    }
-    group.items.push(item);
-    group.indexes.push(index);
-  });
-  return [...groups.values()];
-}
-
-/** Puts per-group results (each in its group's order) back in batch order; `per` results per item. */
-export function ungroup<T, R>(groups: ReadonlyArray<PartitionGroup<T>>, results: ReadonlyArray<readonly R[]>, size: number, per = 1): R[] {
-  const out = new Array<R>(size * per);
-  groups.forEach((group, g) => {
-    const got = results[g]!;
-    group.indexes.forEach((index, j) => {
-      for (let k = 0; k < per; k++) out[index * per + k] = got[j * per + k]!;
-    });
-  });
-  return out;
+function claimVerdict([kind, value]: [string, string]): ClaimVerdict {
+  if (kind === 'claimed') return CLAIMED;
+  if (kind === 'fenced') return { kind: 'fenced', currentEpoch: Number(value) };
+  return { kind: 'exists', ...parseDoneMarker(value) };
 }
 
 const itemPartition = (item: { partition: number }): number => item.partition;
@@ -192,19 +179,53 @@ export class CorrelationStore {
   }
 
   private async storeBatch(items: readonly SignalToStore[]): Promise<StoreVerdict[]> {
+    const { keys, args } = this.storeCall(items);
+    const results = await this.scripted.storeSignals(keys.length, ...keys, ...args);
+    return results.map(storeVerdict);
+  }
+
+  private storeCall(items: readonly SignalToStore[]): ScriptCall {
     const keys: string[] = [];
     const args: Array<string | number> = [];
     for (const it of items) {
       keys.push(this.keys.signals(it.corrId), this.keys.done(it.corrId), this.keys.open(it.partition), this.keys.epoch(it.partition));
       args.push(it.agent, it.payload, this.ttl.stateSec, it.corrId, it.deadlineMs, String(it.epoch));
     }
-    const results = await this.scripted.storeSignals(keys.length, ...keys, ...args);
-    return results.map((r): StoreVerdict => {
-      if (r === 1) return STORED;
-      if (r === 0) return DUPLICATE;
-      if (r === -1) return FENCED;
-      return { kind: 'done', ...parseDoneMarker(String(r)) };
-    });
+    return { keys, args };
+  }
+
+  /**
+   * Whether `storeAndClaim` may be used: with one Redis or Sentinel. On a Redis Cluster a script may
+   * not cross slots, so stores and claims go as separate calls per partition.
+   */
+  get claimsWithStore(): boolean {
+    return !this.perSlot;
+  }
+
+  /**
+   * Stores a batch of signals and, in the same script run after them, claims the correlations they
+   * complete: one command and one round trip on the decision path instead of two. The claims are
+   * exactly `claim`'s (epoch fence and done-marker), answered in the light of the stores before them.
+   * Rejects when Redis fails, like both.
+   */
+  async storeAndClaim(
+    items: readonly SignalToStore[],
+    claims: readonly ClaimRequest[],
+    workerId: string,
+  ): Promise<{ stored: StoreVerdict[]; claimed: ClaimVerdict[] }> {
+    if (this.perSlot) throw new Error('storeAndClaim needs one Redis or Sentinel, not a Redis Cluster (claimsWithStore)');
+    const store = this.storeCall(items);
+    const claim = this.claimCall(claims, workerId);
+    const [stored, claimed] = await this.scripted.storeAndClaim(
+      store.keys.length + claim.keys.length,
+      ...store.keys,
+      ...claim.keys,
+      store.keys.length,
+      store.args.length,
+      ...store.args,
+      ...claim.args,
+    );
+    return { stored: stored.map(storeVerdict), claimed: claimed.map(claimVerdict) };
   }
 
   /**
@@ -221,18 +242,19 @@ export class CorrelationStore {
   }
 
   private async claimBatch(requests: readonly ClaimRequest[], workerId: string): Promise<ClaimVerdict[]> {
+    const { keys, args } = this.claimCall(requests, workerId);
+    const results = await this.scripted.claimDecisions(keys.length, ...keys, ...args);
+    return results.map(claimVerdict);
+  }
+
+  private claimCall(requests: readonly ClaimRequest[], workerId: string): ScriptCall {
     const keys: string[] = [];
     const args: Array<string | number> = [this.ttl.idempotencySec];
     for (const r of requests) {
       keys.push(this.keys.epoch(r.partition), this.keys.done(r.corrId));
       args.push(String(r.epoch), `pending|${r.epoch}|${workerId}|${r.agents.join(',')}`);
     }
-    const results = await this.scripted.claimDecisions(keys.length, ...keys, ...args);
-    return results.map(([kind, value]): ClaimVerdict => {
-      if (kind === 'claimed') return CLAIMED;
-      if (kind === 'fenced') return { kind: 'fenced', currentEpoch: Number(value) };
-      return { kind: 'exists', ...parseDoneMarker(value) };
-    });
+    return { keys, args };
   }
 
   /**

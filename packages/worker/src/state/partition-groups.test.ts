@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupByPartition, ungroup } from './correlation-store.js';
+import { groupByPartition, ungroup } from './partition-groups.js';
 
 describe('per-slot grouping (Redis Cluster batches)', () => {
   const items = [
