@@ -14,6 +14,7 @@ import { watchRules, type DecisionEngine } from './engines/index.js';
 import type { Correlations } from './fanin/correlations.js';
 import { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
 import { SignalRouter } from './ingest/signal-router.js';
+import { AckBatch } from './ingest/signal-source.js';
 import type { WorkerMetrics } from './metrics.js';
 import { CorrelationSync } from './pipeline/correlation-sync.js';
 import { DecisionQueue } from './pipeline/decision-queue.js';
@@ -82,6 +83,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
   let owner: PartitionOwner | undefined;
   // One reply subscription for every PubAck rather than a request per decision (jetstream-publisher.ts).
   const publisher = new JetStreamPublisher(d.nats.nc);
+  const acks = new AckBatch();
   const emitter = new DecisionEmitter({
     publisher,
     store,
@@ -93,6 +95,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     // Done-markers kept while Redis is down: as many as open correlations may be (docs/security.md).
     maxUnsyncedDone: config.ingest.maxOpenCorrelations,
     preclaimMaxAgeMs: config.cluster.heartbeatIntervalMs / 2,
+    afterPublish: () => acks.flush(),
     onClosed: (job, outcome) => {
       if (outcome === 'fenced') {
         correlations.decided.delete(job.corr.corrId);
@@ -184,6 +187,7 @@ export function assembleDataPlane(d: DataPlaneDeps): DataPlane {
     intake,
     lanes,
     dlq,
+    acks,
     metrics,
     log,
   });

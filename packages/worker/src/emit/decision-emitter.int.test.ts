@@ -291,3 +291,28 @@ describe('DecisionEmitter with claims made in the store call (Intake, one Redis)
     expect((again.corr as { preclaim?: unknown }).preclaim).toBeUndefined();
   });
 });
+
+describe('DecisionEmitter afterPublish', () => {
+  it('is called once per batch, after every publish of the batch is queued and before any PubAck', async () => {
+    const order: string[] = [];
+    const publisher = {
+      publish: (_subject: string, data: Uint8Array) => {
+        order.push(`publish ${(JSON.parse(new TextDecoder().decode(data)) as { corr_id: string }).corr_id}`);
+        return Promise.resolve().then(() => (order.push('ack'), { seq: 1, duplicate: false, stream: 's', domain: '' }));
+      },
+    };
+    const store = new CorrelationStore(redis, keys, { stateSec: 60, idempotencySec: 600 });
+    const emitter = new DecisionEmitter({
+      publisher,
+      store,
+      redisAvailable: () => true,
+      metrics: new WorkerMetrics(new Registry()),
+      log,
+      workerId: 'w1',
+      onClosed: () => undefined,
+      afterPublish: () => order.push('after publish'),
+    });
+    await emitter.emit([job('a1'), job('a2')]);
+    expect(order).toEqual(['publish a1', 'publish a2', 'after publish', 'ack', 'ack']);
+  });
+});

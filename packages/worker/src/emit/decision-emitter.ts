@@ -31,6 +31,8 @@ export interface EmitterDeps {
   markDelayMs?: number;
   /** How old a claim made with the store may be when used: half HEARTBEAT_INTERVAL_MS (claimVerdicts). */
   preclaimMaxAgeMs?: number;
+  /** Called right after a batch's publishes are queued on the connection (AckBatch.flush: one write). */
+  afterPublish?: () => void;
 }
 
 /**
@@ -303,7 +305,9 @@ export class DecisionEmitter {
 
   private async publishAll(jobs: DecisionJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    const results = await Promise.allSettled(jobs.map((j) => this.publish(j)));
+    const sent = jobs.map((j) => this.publish(j));
+    this.deps.afterPublish?.();
+    const results = await Promise.allSettled(sent);
     const published: DecisionJob[] = [];
     results.forEach((r, i) => {
       const job = jobs[i]!;

@@ -5,7 +5,7 @@ import type { ForwardLanes, Forward } from '../cluster/forward-lanes.js';
 import { forwardedLetterId, type DeadLetterPublisher } from '../emit/dead-letters.js';
 import type { WorkerMetrics } from '../metrics.js';
 import type { Inbound, Intake } from '../pipeline/intake.js';
-import { RETRY_DELAY_MS, jetStreamSource } from './signal-source.js';
+import { RETRY_DELAY_MS, jetStreamSource, type AckBatch } from './signal-source.js';
 
 export interface SignalRouterOptions {
   workerId: string;
@@ -25,6 +25,8 @@ export interface SignalRouterOptions {
   intake: Intake;
   lanes: ForwardLanes;
   dlq: DeadLetterPublisher;
+  /** Where the acks of pulled signals wait for the next decision publish (one write for both). */
+  acks?: AckBatch;
   metrics: WorkerMetrics;
   log: Logger;
 }
@@ -71,7 +73,7 @@ export class SignalRouter {
       }
       const partition = partitionOf(signal.corr_id, this.o.partitions);
       if (owns(partition)) {
-        local.push({ signal, payload: parsed.text, partition, source: jetStreamSource(msg), reject: (reason, detail) => dlq.send(msg, reason, detail, signal.corr_id) });
+        local.push({ signal, payload: parsed.text, partition, source: jetStreamSource(msg, this.o.acks), reject: (reason, detail) => dlq.send(msg, reason, detail, signal.corr_id) });
         continue;
       }
       const owner = ownerOf(partition);
