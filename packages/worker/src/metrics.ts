@@ -36,7 +36,12 @@ export class WorkerMetrics {
   private readonly stateChildren = new Map<string, Counter.Internal>();
   private readonly decisionChildren = new Map<string, Counter.Internal>();
 
-  constructor(registry: Registry, openPerPartition?: () => Map<number, number>, labels: AgentLabelBound = { known: [], maxOthers: 64 }) {
+  /**
+   * `readings` are read when the metrics are scraped (the worker's correlations): the gauges they
+   * feed are not kept up to date on the hot path. Without them those gauges stay 0.
+   */
+  constructor(registry: Registry, readings: WorkerReadings = {}, labels: AgentLabelBound = { known: [], maxOthers: 64 }) {
+    const { openPerPartition, held, active } = readings;
     const r = [registry];
     this.agentLabels = new AgentLabels(labels);
     this.signalsReceived = new Counter({ name: 'orchestrator_signals_received_total', help: 'Valid enriched signals received, by agent', labelNames: ['agent'], registers: r });
@@ -80,9 +85,23 @@ export class WorkerMetrics {
       registers: r,
     });
     this.publishFailures = new Counter({ name: 'orchestrator_publish_failures_total', help: 'Decision publishes that failed and were retried', registers: r });
-    this.activeCorrelations = new Gauge({ name: 'orchestrator_active_correlations', help: 'Open correlations in memory', registers: r });
+    this.activeCorrelations = new Gauge({
+      name: 'orchestrator_active_correlations',
+      help: 'Open correlations in memory',
+      registers: r,
+      collect() {
+        if (active !== undefined) this.set(active());
+      },
+    });
     this.degraded = new Gauge({ name: 'orchestrator_degraded', help: '1 while deciding without Redis', registers: r });
-    this.heldMessages = new Gauge({ name: 'orchestrator_held_messages', help: 'Source messages held un-acked because their signal is only in memory', registers: r });
+    this.heldMessages = new Gauge({
+      name: 'orchestrator_held_messages',
+      help: 'Source messages held un-acked because their signal is only in memory',
+      registers: r,
+      collect() {
+        if (held !== undefined) this.set(held());
+      },
+    });
     this.partitionsOwned = new Gauge({ name: 'orchestrator_partitions_owned', help: 'Partitions this worker owns', registers: r });
     this.lockFailures = new Counter({
       name: 'orchestrator_lock_failures_total',
@@ -170,6 +189,16 @@ export class WorkerMetrics {
     }
     child.inc();
   }
+}
+
+/** What the scrape-time gauges read. */
+export interface WorkerReadings {
+  /** Open correlations by partition (orchestrator_open_correlations). */
+  openPerPartition?: () => Map<number, number>;
+  /** Source messages held by open correlations (orchestrator_held_messages). */
+  held?: () => number;
+  /** Open correlations (orchestrator_active_correlations). */
+  active?: () => number;
 }
 
 export type StateOperation = 'store' | 'claim' | 'mark_published' | 'record_late' | 'load' | (string & {});

@@ -94,7 +94,12 @@ export class OrchestratorWorker {
     this.config = config;
     this.log = log;
     this.registry = options.registry ?? createRegistry({ service: config.serviceName, role: 'worker', instance: config.workerId });
-    this.metrics = new WorkerMetrics(this.registry, () => this.correlations.countByPartition(), {
+    const readings = {
+      openPerPartition: () => this.correlations.countByPartition(),
+      held: () => this.correlations.heldCount(),
+      active: () => this.correlations.open.size,
+    };
+    this.metrics = new WorkerMetrics(this.registry, readings, {
       known: [...new Set([...config.requiredAgents, ...config.ingest.allowedAgents, 'momentum', 'risk'])],
       maxOthers: config.ingest.maxAgentLabels,
     });

@@ -20,9 +20,14 @@ async function value(metric: Counter | Gauge): Promise<number> {
 }
 
 function setup() {
-  const metrics = new WorkerMetrics(new Registry());
+  // The gauges read the correlations when scraped, as in the worker.
+  const metrics = new WorkerMetrics(new Registry(), {
+    openPerPartition: () => correlations.countByPartition(),
+    held: () => correlations.heldCount(),
+    active: () => correlations.open.size,
+  });
   const onFenced = vi.fn();
-  const correlations = new Correlations({
+  const correlations: Correlations = new Correlations({
     open: new FanInBuffer(new SimpleEngine(['risk']), 2, 5_000),
     decided: new DecidedSet(100),
     metrics,
@@ -199,7 +204,7 @@ describe('Correlations held counts', () => {
     expect(correlations.returnAllHeld()).toBe(0);
   });
 
-  it('refreshHeld sets the gauge to the sources held across open correlations', async () => {
+  it('the held gauge reads the sources held across open correlations when scraped', async () => {
     const { correlations, metrics } = setup();
     const a = correlations.open.create('a', 0, 0);
     const b = correlations.open.create('b', 0, 0);
@@ -208,22 +213,19 @@ describe('Correlations held counts', () => {
     correlations.holdUnsynced(b, 'momentum', '{}', source());
     correlations.holdUnsynced(b, 'news', '{}', source(false)); // asked again, not held
 
-    correlations.refreshHeld();
     expect(await value(metrics.heldMessages)).toBe(3);
 
     correlations.synced(b);
-    correlations.refreshHeld();
     expect(await value(metrics.heldMessages)).toBe(1);
   });
 
-  it('refreshActive and countByPartition report the open correlations', async () => {
+  it('the active gauge and countByPartition report the open correlations', async () => {
     const { correlations, metrics } = setup();
     correlations.open.create('a', 4, 0);
     correlations.open.create('b', 4, 0);
     const c = correlations.open.create('c', 9, 0);
     correlations.drop(c);
 
-    correlations.refreshActive();
     expect(await value(metrics.activeCorrelations)).toBe(2);
     expect([...correlations.countByPartition()]).toEqual([[4, 2]]);
   });

@@ -1,4 +1,4 @@
-import type { Counter, Gauge } from '@at-orchestrator/runtime';
+import type { Counter } from '@at-orchestrator/runtime';
 import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
 import type { DecidedSet } from './decided-set.js';
 import type { FanInBuffer, OpenCorrelation } from './fan-in-buffer.js';
@@ -6,7 +6,7 @@ import type { FanInBuffer, OpenCorrelation } from './fan-in-buffer.js';
 export interface CorrelationsOptions {
   open: FanInBuffer;
   decided: DecidedSet;
-  metrics: { fencedWrites: Counter; heldMessages: Gauge; activeCorrelations: Gauge };
+  metrics: { fencedWrites: Counter };
   /** A write under `epoch` was refused: the partition has a newer owner (news for the partition owner). */
   onFenced: (partition: number, epoch: number) => void;
 }
@@ -73,12 +73,8 @@ export class Correlations {
       source.ack();
       return;
     }
-    if (source.holdable) {
-      corr.held.push(source);
-      this.refreshHeld();
-    } else {
-      source.hold();
-    }
+    if (source.holdable) corr.held.push(source);
+    else source.hold();
   }
 
   /** Redis has what the correlation held in memory: its held sources are acked. */
@@ -103,14 +99,15 @@ export class Correlations {
     return returned;
   }
 
-  refreshHeld(): void {
+  /**
+   * Source messages held by open correlations (the orchestrator_held_messages gauge). Counted when the
+   * metrics are read, not kept up to date per batch: a walk over every open correlation per batch
+   * cost O(open) on the hot path.
+   */
+  heldCount(): number {
     let held = 0;
     for (const c of this.open.values()) held += c.held.length;
-    this.o.metrics.heldMessages.set(held);
-  }
-
-  refreshActive(): void {
-    this.o.metrics.activeCorrelations.set(this.open.size);
+    return held;
   }
 
   countByPartition(): Map<number, number> {

@@ -22,11 +22,10 @@ function momentum(corrId: string): EnrichedSignal {
 function setup(maxOpen: number, sink: DecisionSink & { blocked?: boolean } = { emit: async () => undefined, pending: 0 }) {
   const engine = new SimpleEngine(['momentum', 'risk']);
   const open = new FanInBuffer(engine, 2, 60_000);
-  const gauge = { set: vi.fn() };
   const correlations = new Correlations({
     open,
     decided: new DecidedSet(1_000),
-    metrics: { fencedWrites: { inc: vi.fn() } as never, heldMessages: gauge as never, activeCorrelations: gauge as never },
+    metrics: { fencedWrites: { inc: vi.fn() } as never },
     onFenced: vi.fn(),
   });
   const paused: string[] = [];

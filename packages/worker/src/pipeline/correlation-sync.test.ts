@@ -31,11 +31,10 @@ function setup(owned: Map<number, number>) {
   const engine = new SimpleEngine(['risk']);
   const open = new FanInBuffer(engine, 1, 1_000);
   const onFenced = vi.fn();
-  const gauge = { set: vi.fn() };
   const correlations = new Correlations({
     open,
     decided: new DecidedSet(1_000),
-    metrics: { fencedWrites: { inc: vi.fn() } as never, heldMessages: gauge as never, activeCorrelations: gauge as never },
+    metrics: { fencedWrites: { inc: vi.fn() } as never },
     onFenced,
   });
   const store = {

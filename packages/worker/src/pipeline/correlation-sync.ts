@@ -70,7 +70,6 @@ export class CorrelationSync {
       const next = await pages.next();
       if (next.done === true) break;
       this.resumePage(next.value, counts);
-      correlations.refreshActive();
       queue.drain();
     }
     if (counts.loaded > 0) this.o.log.info(counts, 'resumed open correlations from redis');
@@ -116,7 +115,6 @@ export class CorrelationSync {
     const { correlations, log } = this.o;
     const leaving = [...correlations.open.values()].filter((c) => partitions.has(c.partition));
     for (const c of leaving) correlations.open.remove(c.corrId);
-    correlations.refreshActive();
     if (this.o.redisAvailable()) {
       try {
         await this.writeUnsynced(leaving, (p) => epochs.get(p));
@@ -125,7 +123,6 @@ export class CorrelationSync {
       }
     }
     for (const c of leaving) correlations.returnHeld(c);
-    correlations.refreshHeld();
   }
 
   private async runRecovery(steps: RecoverySteps): Promise<void> {
@@ -173,7 +170,6 @@ export class CorrelationSync {
       // Decided before (while it is still ours to close): what we held is late.
       if (done !== undefined && correlations.open.get(corr.corrId) === corr) correlations.decidedBefore(corr, done.agents);
     }
-    correlations.refreshHeld();
     return { signals: items.length, correlations: owners.length };
   }
 }

@@ -46,11 +46,10 @@ class HeldSink implements DecisionSink {
 function setup(o: { rps?: number; maxPending?: number; clock?: { now: number }; onDecide?: () => void } = {}) {
   const engine = new SimpleEngine(['risk']);
   const open = new FanInBuffer(engine, 1, 1_000);
-  const gauges = { set: vi.fn() };
   const correlations = new Correlations({
     open,
     decided: new DecidedSet(1_000),
-    metrics: { fencedWrites: { inc: vi.fn() } as never, heldMessages: gauges as never, activeCorrelations: gauges as never },
+    metrics: { fencedWrites: { inc: vi.fn() } as never },
     onFenced: vi.fn(),
   });
   const sink = new HeldSink();

@@ -194,7 +194,6 @@ export class DecisionQueue {
       return;
     }
     for (const corr of expired) this.enqueue(corr, true);
-    correlations.refreshActive();
     this.drain();
   }
 
@@ -216,7 +215,6 @@ export class DecisionQueue {
     this.emits.add(emit);
     void emit.finally(() => {
       this.emits.delete(emit);
-      this.o.correlations.refreshHeld();
       this.wake();
     });
   }

@@ -155,7 +155,6 @@ export class Intake {
         queue.enqueue(corr, false);
       }
     }
-    correlations.refreshActive();
     queue.drain();
   }
 
@@ -245,7 +244,6 @@ export class Intake {
       metrics.stateFailures.inc({ operation: 'store' }, pending.length);
     }
     for (const p of pending) correlations.holdUnsynced(p.corr, p.agent, p.payload, p.source);
-    correlations.refreshHeld();
   }
 
   /**
@@ -282,7 +280,6 @@ export class Intake {
   private holdWith(corr: OpenCorrelation, source: SignalSource): void {
     if (source.holdable) {
       corr.held.push(source);
-      this.o.correlations.refreshHeld();
     } else {
       source.hold();
     }
