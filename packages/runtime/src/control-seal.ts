@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 
 /**
@@ -36,7 +36,15 @@ export function keyId(key: string): string {
  */
 let lastSeq = 0;
 
-function mac(key: string, kind: ControlKind, subject: string, sender: string, seq: string, ts: string, body: Uint8Array): Buffer {
+/**
+ * The key as a KeyObject, made once: createHmac with a string key converts and prepares it on every
+ * call, which made HMAC setup the larger part of sealing a forward (about 7 µs against 4–5 µs).
+ */
+function secretKey(key: string): KeyObject {
+  return createSecretKey(Buffer.from(key, 'utf8'));
+}
+
+function mac(key: KeyObject, kind: ControlKind, subject: string, sender: string, seq: string, ts: string, body: Uint8Array): Buffer {
   return createHmac('sha256', key).update(`${VERSION}\n${kind}\n${subject}\n${sender}\n${seq}\n${ts}\n`).update(body).digest();
 }
 
@@ -46,7 +54,7 @@ function mac(key: string, kind: ControlKind, subject: string, sender: string, se
  * least the clock in microseconds and only grows, so it keeps growing across restarts.
  */
 export class ControlSealer {
-  private readonly key: string;
+  private readonly key: KeyObject;
   private readonly id: string;
 
   constructor(
@@ -57,7 +65,7 @@ export class ControlSealer {
     const key = keys[0];
     if (key === undefined || key === '') throw new Error('a control sealer needs a key');
     if (sender === '' || sender.length > MAX_SENDER_LENGTH || /\s/.test(sender)) throw new Error(`a control sealer needs a sender id without spaces (got ${JSON.stringify(sender)})`);
-    this.key = key;
+    this.key = secretKey(key);
     this.id = keyId(key);
   }
 
@@ -95,7 +103,7 @@ export interface ControlVerifierOptions {
  * verified senders are remembered, so a forger cannot push genuine senders out of the table.
  */
 export class ControlVerifier {
-  private readonly keys: ReadonlyMap<string, string>;
+  private readonly keys: ReadonlyMap<string, KeyObject>;
   private readonly maxSkewMs: number;
   private readonly window: number;
   private readonly maxSenders: number;
@@ -104,7 +112,7 @@ export class ControlVerifier {
   private readonly seen = new Map<string, number[]>();
 
   constructor(keys: readonly string[], options: ControlVerifierOptions = {}) {
-    this.keys = new Map(keys.filter((k) => k !== '').map((k) => [keyId(k), k]));
+    this.keys = new Map(keys.filter((k) => k !== '').map((k) => [keyId(k), secretKey(k)]));
     this.maxSkewMs = options.maxSkewMs ?? 30_000;
     this.window = options.window ?? 256;
     this.maxSenders = options.maxSenders ?? 4096;
