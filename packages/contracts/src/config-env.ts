@@ -238,7 +238,7 @@ export const BASE_DEFAULTS: Record<keyof z.input<typeof EnvSchema>, string> = {
   CONSOLE_URL: '',
   PARTITIONS: '64',
   WORKER_ID: `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100)}-${process.pid}`,
-  MAX_IN_FLIGHT: '1024',
+  MAX_IN_FLIGHT: '256',
   ACK_WAIT_SEC: '5',
   MAX_SIGNAL_BYTES: String(64 * 1024),
   SHUTDOWN_GRACE_SEC: '10',
