@@ -2,11 +2,11 @@ import type { PubAck } from '@nats-io/jetstream';
 import type { Lock } from 'redlock';
 import { STORED_DECISION_SUBJECT, storedChannelSubject } from '@at-orchestrator/contracts';
 import type { Logger } from '@at-orchestrator/runtime';
-import type { ClaimVerdict, CorrelationStore } from '../state/correlation-store.js';
-import type { Preclaim } from '../fanin/fan-in-buffer.js';
+import type { CorrelationStore } from '../state/correlation-store.js';
 import type { CorrelationLock } from './correlation-lock.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { encodeDecision, type DecisionJob } from './decision-builder.js';
+import { DecisionClaims } from './decision-claims.js';
 import { DoneMarkers } from './done-markers.js';
 import type { StreamPublisher } from './jetstream-publisher.js';
 
@@ -29,7 +29,7 @@ export interface EmitterDeps {
   maxUnsyncedDone?: number;
   /** How long published decisions wait to be marked together (default MARK_DELAY_MS; 0 = at once). */
   markDelayMs?: number;
-  /** How old a claim made with the store may be when used: half HEARTBEAT_INTERVAL_MS (claimVerdicts). */
+  /** How old a claim made with the store may be when used: half HEARTBEAT_INTERVAL_MS (DecisionClaims). */
   preclaimMaxAgeMs?: number;
   /** Called right after a batch's publishes are queued on the connection (AckBatch.flush: one write). */
   afterPublish?: () => void;
@@ -45,13 +45,6 @@ export interface EmitterDeps {
 export function channelMsgId(corrId: string, channel: string): string {
   return `${corrId} ${channel}`;
 }
-
-const NO_PRECLAIM: Promise<ClaimVerdict | undefined> = Promise.resolve(undefined);
-/** Half the default HEARTBEAT_INTERVAL_MS (see claimVerdicts). */
-const DEFAULT_PRECLAIM_MAX_AGE_MS = 500;
-
-/** Redis is known to be unreachable: no claim was tried. */
-const REDIS_AWAY: ClaimVerdict = { kind: 'unknown', error: undefined };
 
 /** After this long unpublished, a decision is logged as stuck (and again at each such interval). */
 const STUCK_LOG_MS = 30_000;
@@ -82,9 +75,11 @@ export class DecisionEmitter {
   private mayPublishUnclaimed: () => boolean = () => true;
 
   private readonly markers: DoneMarkers;
+  private readonly claims: DecisionClaims;
 
   constructor(private readonly deps: EmitterDeps) {
     this.markers = new DoneMarkers(deps);
+    this.claims = new DecisionClaims(deps);
     this.baseRetryDelay = deps.retryDelayMs ?? 500;
     this.retryDelay = this.baseRetryDelay;
   }
@@ -174,8 +169,7 @@ export class DecisionEmitter {
     const jobs = all.filter((j) => j.epoch >= 0);
     for (const job of all) if (job.epoch < 0) this.fence(job, undefined);
     if (jobs.length === 0) return [];
-    metrics.countStateOps('claim', jobs.length);
-    const verdicts = await this.claimVerdicts(jobs);
+    const verdicts = await this.claims.verdicts(jobs);
     const out: DecisionJob[] = [];
     const unanswered: DecisionJob[] = [];
     let unansweredError: unknown;
@@ -220,54 +214,6 @@ export class DecisionEmitter {
   }
 
   /**
-   * A verdict per job: the claim made with the store that completed the correlation (Intake), when it
-   * was made under the job's epoch and answered at most `preclaimMaxAgeMs` ago; otherwise a claim
-   * now. Unanswered ones (Redis away or failing) are `unknown`.
-   *
-   * Why the age: a claim answered before the process was stopped (SIGSTOP, a long stall) past its
-   * lease says nothing of the epochs after it — the partition may have a new owner — and a claim made
-   * now would be fenced. A takeover needs the lease to run out, which cannot happen sooner than
-   * WORKER_LEASE_MS − HEARTBEAT_INTERVAL_MS ≥ HEARTBEAT_INTERVAL_MS after a verdict that a live worker
-   * received, so an answer younger than half the heartbeat interval is as good as a claim made now.
-   */
-  private async claimVerdicts(jobs: DecisionJob[]): Promise<ClaimVerdict[]> {
-    let verdicts: Array<ClaimVerdict | undefined> = new Array<ClaimVerdict | undefined>(jobs.length);
-    const pres: Array<Preclaim | undefined> = jobs.map((j) => {
-      const pre = j.corr.preclaim;
-      j.corr.preclaim = undefined;
-      return pre !== undefined && pre.epoch === j.epoch ? pre : undefined;
-    });
-    if (pres.some((p) => p !== undefined)) {
-      verdicts = await Promise.all(pres.map((p) => p?.verdict ?? NO_PRECLAIM));
-      const now = performance.now();
-      const maxAge = this.deps.preclaimMaxAgeMs ?? DEFAULT_PRECLAIM_MAX_AGE_MS;
-      pres.forEach((p, i) => {
-        if (p?.answeredAt === undefined || now - p.answeredAt > maxAge) verdicts[i] = undefined;
-      });
-    }
-    const ask = jobs.filter((_, i) => verdicts[i] === undefined);
-    if (ask.length > 0) {
-      const asked = await this.claimNow(ask);
-      let k = 0;
-      for (let i = 0; i < jobs.length; i++) if (verdicts[i] === undefined) verdicts[i] = asked[k++];
-    }
-    return verdicts as ClaimVerdict[];
-  }
-
-  private async claimNow(jobs: DecisionJob[]): Promise<ClaimVerdict[]> {
-    const { store } = this.deps;
-    if (!this.deps.redisAvailable()) return jobs.map(() => REDIS_AWAY);
-    try {
-      return await store.claim(
-        jobs.map((j) => ({ corrId: j.corr.corrId, partition: j.corr.partition, epoch: j.epoch, agents: j.decision.agents_present })),
-        this.deps.workerId,
-      );
-    } catch (err) {
-      return jobs.map((): ClaimVerdict => ({ kind: 'unknown', error: err ?? new Error('claim failed') }));
-    }
-  }
-
-  /**
    * Jobs Redis gave no verdict for: published with the Nats-Msg-Id window alone when the worker may
    * (see gate), otherwise kept and claimed again after a retry delay. Returns those to publish now.
    */
@@ -283,15 +229,7 @@ export class DecisionEmitter {
     if (this.deferTimer !== undefined || this.closed) return;
     this.deferTimer = setTimeout(() => {
       this.deferTimer = undefined;
-      const jobs = this.deferred.splice(0, this.deferred.length);
-      this.inFlight += jobs.length;
-      this.claim(jobs)
-        .then((claimed) => this.publishAll(claimed))
-        .catch((err: unknown) => this.deps.log.error({ err }, 'claim retry failed'))
-        .finally(() => {
-          this.inFlight -= jobs.length;
-          if (this.pending === 0) this.notifyIdle();
-        });
+      this.runWaiting(this.deferred, (jobs) => this.claim(jobs).then((claimed) => this.publishAll(claimed)), 'claim retry failed');
     }, this.baseRetryDelay);
   }
 
@@ -393,15 +331,20 @@ export class DecisionEmitter {
     if (this.retryTimer !== undefined || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      const jobs = this.retry.splice(0, this.retry.length);
-      this.inFlight += jobs.length;
-      this.publishAll(jobs)
-        .catch((err: unknown) => this.deps.log.error({ err }, 'retry failed'))
-        .finally(() => {
-          this.inFlight -= jobs.length;
-          if (this.pending === 0) this.notifyIdle();
-        });
+      this.runWaiting(this.retry, (jobs) => this.publishAll(jobs), 'retry failed');
     }, this.retryDelay);
+  }
+
+  /** Takes every job waiting in `list` and runs them again, counted in flight until they settle. */
+  private runWaiting(list: DecisionJob[], run: (jobs: DecisionJob[]) => Promise<void>, failure: string): void {
+    const jobs = list.splice(0, list.length);
+    this.inFlight += jobs.length;
+    run(jobs)
+      .catch((err: unknown) => this.deps.log.error({ err }, failure))
+      .finally(() => {
+        this.inFlight -= jobs.length;
+        if (this.pending === 0) this.notifyIdle();
+      });
   }
 
   private notifyIdle(): void {

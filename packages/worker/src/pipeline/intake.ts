@@ -46,6 +46,12 @@ interface Pending {
   payload: string;
 }
 
+/** A correlation the batch completes, and the epoch its claim is made under. */
+interface Completed {
+  corr: OpenCorrelation;
+  epoch: number;
+}
+
 interface Late {
   corrId: string;
   agent: string;
@@ -159,15 +165,18 @@ export class Intake {
   }
 
   /**
-   * The correlations this batch completes, to be claimed with its store — when one script may do both
-   * (one Redis or Sentinel, not a Cluster) and the partition is ours to write.
+   * The correlations this batch completes, with the epoch we own their partition at, to be claimed
+   * with its store — when one script may do both (one Redis or Sentinel, not a Cluster) and the
+   * partition is ours to write.
    */
-  private completed(touched: ReadonlySet<OpenCorrelation>): OpenCorrelation[] {
+  private completed(touched: ReadonlySet<OpenCorrelation>): Completed[] {
     if (!this.o.store.claimsWithStore) return [];
     const { open } = this.o.correlations;
-    const out: OpenCorrelation[] = [];
+    const out: Completed[] = [];
     for (const corr of touched) {
-      if (open.get(corr.corrId) === corr && open.isReady(corr) && this.o.epochs.ownedEpoch(corr.partition) !== undefined) out.push(corr);
+      if (open.get(corr.corrId) !== corr || !open.isReady(corr)) continue;
+      const epoch = this.o.epochs.ownedEpoch(corr.partition);
+      if (epoch !== undefined) out.push({ corr, epoch });
     }
     return out;
   }
@@ -177,19 +186,15 @@ export class Intake {
    * its promise: the claims' verdicts are on the correlations (`preclaim`) before the caller hands
    * them to the decision queue.
    */
-  private storeCall(items: SignalToStore[], completed: readonly OpenCorrelation[]): Promise<StoreVerdict[]> {
-    const { store, epochs } = this.o;
+  private storeCall(items: SignalToStore[], completed: readonly Completed[]): Promise<StoreVerdict[]> {
+    const { store, metrics } = this.o;
     if (completed.length === 0) return store.storeSignals(items);
-    const claims = completed.map((corr) => ({
-      corrId: corr.corrId,
-      partition: corr.partition,
-      epoch: epochs.ownedEpoch(corr.partition)!,
-      agents: Object.keys(corr.signals).sort(),
-    }));
+    const claims = completed.map(({ corr, epoch }) => ({ corrId: corr.corrId, partition: corr.partition, epoch, agents: Object.keys(corr.signals).sort() }));
+    metrics.countStateOps('claim', claims.length);
     const both = store.storeAndClaim(items, claims, this.o.workerId);
-    completed.forEach((corr, i) => {
+    completed.forEach(({ corr, epoch }, i) => {
       const preclaim: Preclaim = {
-        epoch: claims[i]!.epoch,
+        epoch,
         answeredAt: undefined,
         verdict: both.then(
           (r) => {
@@ -205,7 +210,7 @@ export class Intake {
   }
 
   /** Writes new signals to Redis (one round trip) and settles them; holds them when Redis is down. */
-  private async persist(pending: Pending[], late: Late[], completed: readonly OpenCorrelation[] = []): Promise<void> {
+  private async persist(pending: Pending[], late: Late[], completed: readonly Completed[] = []): Promise<void> {
     const { correlations, metrics, epochs } = this.o;
     if (this.canStore()) {
       const items: SignalToStore[] = pending.map((p) => ({
