@@ -142,6 +142,24 @@ export abstract class LocalServer {
   }
 }
 
+/**
+ * Builds a server on ports from freePort and starts it; when a port was taken between freePort and
+ * the server's own bind (another test's server, a client's ephemeral port), tries again on new ports,
+ * three times at most. Any other failure is thrown at once.
+ */
+export async function startOnFreePorts<S extends LocalServer>(make: () => Promise<S>): Promise<S> {
+  for (let attempt = 1; ; attempt++) {
+    const server = await make();
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      await server.dispose();
+      if (attempt >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 export interface NatsServerOptions extends ServerOptions {
   /** Also listen for NATS over WebSocket (for k6 and browsers), without TLS. */
   websocket?: boolean;
@@ -183,15 +201,7 @@ export class NatsServer extends LocalServer {
 
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const bin = findServerBinary('nats-server', options);
-    const server = new NatsServer(
-      bin,
-      await freePort(),
-      await freePort(),
-      options.websocket === true ? await freePort() : undefined,
-      options,
-    );
-    await server.start();
-    return server;
+    return startOnFreePorts(async () => new NatsServer(bin, await freePort(), await freePort(), options.websocket === true ? await freePort() : undefined, options));
   }
 
   protected args(): string[] {
@@ -226,9 +236,7 @@ export class RedisServer extends LocalServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const bin = findServerBinary('redis-server', options);
-    const server = new RedisServer(bin, await freePort(), options);
-    await server.start();
-    return server;
+    return startOnFreePorts(async () => new RedisServer(bin, await freePort(), options));
   }
 
   protected args(): string[] {
