@@ -7,6 +7,7 @@ export { NatsLink, type NatsConnection } from './nats.js';
 export { NO_NATS_AUTH, natsConnectionSettings, redisConnectionSettings, type NatsAuthMethod, type NatsConnectionSettings, type RedisAccess, type RedisConnectionSettings } from '@at-orchestrator/connections';
 export { Cluster, Redis, RedisLink, describeRedisTarget, stateRedisTarget, type RedisClient, type RedisTarget } from './redis.js';
 export { SAFE_MAXMEMORY_POLICY, assertNoEviction, readMaxmemoryPolicy } from './redis-eviction.js';
+export { ReplyInbox, type ReplyInboxOptions } from './reply-inbox.js';
 export { ShutdownSequence } from './shutdown.js';
 export { ensureJetStreamTopology } from './streams.js';
 export { decisionStreamConfig, decisionStreamLayout, migrateDecisionStream, type DecisionStreamLayout, type MigrationOptions, type MigrationResult } from './decision-stream.js';

@@ -111,12 +111,33 @@ describe('SignalForwarder', () => {
     expect(await sending.send(ownerId, items('a', 'b'))).toEqual(['stored', 'stored']);
   });
 
-  it('resolves to retry for every signal when nobody serves the owner', async () => {
-    const { sending, senderLines } = pair(undefined, 200);
+  it('resolves to retry for every signal when nobody serves the owner, and counts no forged reply', async () => {
+    const { sending, senderLines, senderMetrics } = pair(undefined, 200);
     const started = Date.now();
     expect(await sending.send('nobody-serves-this', items('a', 'b'))).toEqual(['retry', 'retry']);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(senderLines.some((l) => l.includes('forward failed'))).toBe(true);
+    // nats-server's "no responders" status is unsealed, and it is no forgery either.
+    expect(await refusals(senderMetrics)).toEqual({});
+  });
+
+  it('matches each answer to its own request when many are in flight to several owners', async () => {
+    const a = pair(async (req) => ({ verdicts: req.signals.map((s) => (s.payload.startsWith('keep') ? 'held' : 'stored')), table_version: 1 }));
+    const b = pair(async (req) => {
+      // Answered out of order: the later requests first.
+      await new Promise((r) => setTimeout(r, 20 - req.signals.length));
+      return { verdicts: req.signals.map(() => 'retry'), table_version: 1 };
+    });
+    await ownerConn.flush();
+    const sends = Array.from({ length: 40 }, (_, i) =>
+      i % 2 === 0 ? a.sending.send(a.ownerId, items(...Array.from({ length: 1 + (i % 7) }, (_, j) => (j % 2 === 0 ? `keep${i}` : `x${i}`)))) : a.sending.send(b.ownerId, items(...Array.from({ length: 1 + (i % 9) }, () => `y${i}`))),
+    );
+    const answers = await Promise.all(sends);
+    answers.forEach((verdicts, i) => {
+      if (i % 2 === 0) expect(verdicts).toEqual(Array.from({ length: 1 + (i % 7) }, (_, j) => (j % 2 === 0 ? 'held' : 'stored')));
+      else expect(verdicts).toEqual(Array.from({ length: 1 + (i % 9) }, () => 'retry'));
+    });
+    expect(await refusals(a.senderMetrics)).toEqual({});
   });
 
   it('resolves to retry for every signal when the owner answers too late', async () => {

@@ -1,6 +1,6 @@
-import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { NoRespondersError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { ClusterSubjects, ForwardReply, ForwardRequest } from '@at-orchestrator/contracts';
-import { ControlSealer, ControlVerifier, type ControlRefusals, type Logger } from '@at-orchestrator/runtime';
+import { ControlSealer, ControlVerifier, ReplyInbox, type ControlRefusals, type Logger } from '@at-orchestrator/runtime';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -33,14 +33,17 @@ export class SignalForwarder {
   private readonly sealer: ControlSealer;
   private readonly verifier: ControlVerifier;
   private readonly refusals: ControlRefusals;
+  /** Where the owners' answers come back (one subscription for every request). */
+  private readonly replies: ReplyInbox;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly workerId: string,
     private readonly log: Logger,
     sealing: ForwardSealing,
-    private readonly timeoutMs = 2_000,
+    timeoutMs = 2_000,
   ) {
+    this.replies = new ReplyInbox(nc, { timeoutMs, timeoutMessage: (subject, ms) => `timeout: no answer to a forward on '${subject}' in ${ms} ms` });
     this.sealer = new ControlSealer(sealing.clusterSecrets, workerId);
     this.verifier = new ControlVerifier(sealing.clusterSecrets);
     this.refusals = sealing.refusals;
@@ -92,7 +95,7 @@ export class SignalForwarder {
     const subject = ClusterSubjects.forward(owner);
     const body = encoder.encode(JSON.stringify(req));
     try {
-      const reply = await this.nc.request(subject, body, { timeout: this.timeoutMs, headers: this.sealer.seal('forward', subject, body) });
+      const reply = await this.replies.request(subject, body, this.sealer.seal('forward', subject, body), (r) => answered(r, subject));
       // reply.subject is this request's own inbox: a reply sealed for another request does not verify.
       const check = this.verifier.verify('forward-reply', reply.subject, reply.headers, reply.data);
       if (!check.ok || check.sender !== owner) {
@@ -110,5 +113,12 @@ export class SignalForwarder {
 
   close(): void {
     this.sub?.unsubscribe();
+    this.replies.close();
   }
+}
+
+/** A reply, or the "no responders" status nats-server sends when no owner listens (not a refusal). */
+function answered(reply: Msg, subject: string): Msg | Error {
+  if (reply.data.length === 0 && reply.headers?.code === 503) return new NoRespondersError(subject);
+  return reply;
 }

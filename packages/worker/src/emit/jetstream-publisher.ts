@@ -1,5 +1,6 @@
 import { JetStreamApiError, JetStreamError, PubHeaders, type ApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
-import { ClosedConnectionError, NoRespondersError, TimeoutError, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { NoRespondersError, headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { ReplyInbox } from '@at-orchestrator/runtime';
 
 /** What the emitter needs from JetStream: store `data` on `subject` once per `msgId` (Nats-Msg-Id). */
 export interface StreamPublisher {
@@ -23,135 +24,42 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 
 const decoder = new TextDecoder();
 
-interface Pending {
-  subject: string;
-  resolve: (ack: PubAck) => void;
-  reject: (err: Error) => void;
-  /** performance.now() after which the publish has timed out. */
-  deadline: number;
-}
-
 /**
  * `js.publish(subject, data, { msgID })` without a request per message: every PubAck comes back on
- * one subscription (`<inbox>.*`, made once) and is matched to its publish by the reply token.
- * `nc.request()` builds a Deferred, a timer and an error per message (the error even on success,
- * 3.5 % of the worker's CPU at 500 decisions/s); here a publish costs its headers, its promise and
- * one map entry, and one timer serves every pending publish.
+ * one subscription and is matched to its publish by the reply token (ReplyInbox, which says what
+ * `nc.request()` costs that this does not). A publish costs its headers, its promise and one map
+ * entry, and one timer serves every pending publish.
  *
  * The outcome is the JetStream client's: the same PubAck (duplicate false when the server leaves it
  * out), a JetStreamApiError for an error reply, a TimeoutError when no ack came in time. A reconnect
  * loses the acks in flight; they time out, and the caller's retry with the same Nats-Msg-Id is
- * dropped by the stream as a duplicate. The map holds only what the caller has in flight.
+ * dropped by the stream as a duplicate. The inbox holds only what the caller has in flight.
  */
 export class JetStreamPublisher implements StreamPublisher {
-  private readonly nc: NatsConnection;
-  private readonly timeoutMs: number;
-  private readonly inbox: string;
-  private readonly sub: Subscription;
-  /**
-   * In publish order. Every entry has the same timeout, so this is also deadline order: the sweep
-   * stops at the first entry that has not expired.
-   */
-  private readonly pending = new Map<string, Pending>();
-  private nextToken = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** Why publishing is over (close(), the connection closed, the subscription refused). */
-  private failure: Error | undefined;
+  private readonly inbox: ReplyInbox;
 
   constructor(nc: NatsConnection, options: JetStreamPublisherOptions = {}) {
-    this.nc = nc;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(this.timeoutMs > 0)) throw new RangeError(`timeoutMs must be above 0, got ${this.timeoutMs}`);
-    // NatsConnection does not declare `options`; the implementation has them, and the JetStream
-    // client reads its inbox prefix the same way. Bus permissions allow replies only under it.
-    const prefix = (nc as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
-    this.inbox = `${createInbox(prefix)}.`;
-    this.sub = nc.subscribe(`${this.inbox}*`, { callback: (err, msg) => this.onReply(err, msg) });
-    // The subscription ends with the connection without a word to its callback: what is pending
-    // would otherwise wait for its timeout.
-    void nc.closed().then(() => this.fail(new ClosedConnectionError()));
+    this.inbox = new ReplyInbox(nc, {
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      timeoutMessage: (subject, ms) => `timeout: no PubAck for '${subject}' in ${ms} ms`,
+      closedError: () => new JetStreamError('JetStreamPublisher closed'),
+    });
   }
 
   /** Publishes awaiting their PubAck. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.inbox.pendingCount;
   }
 
   publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    const token = (this.nextToken++).toString(36);
-    return new Promise<PubAck>((resolve, reject) => {
-      try {
-        const h = headers();
-        h.set(PubHeaders.MsgIdHdr, msgId);
-        this.nc.publish(subject, data, { reply: this.inbox + token, headers: h });
-      } catch (err) {
-        // A closed or draining connection, a bad subject or header, a payload above max_payload:
-        // what nc.request() would have rejected with.
-        reject(err as Error);
-        return;
-      }
-      this.pending.set(token, { subject, resolve, reject, deadline: performance.now() + this.timeoutMs });
-      if (this.timer === undefined) this.armTimer(this.timeoutMs);
-    });
+    const h = headers();
+    h.set(PubHeaders.MsgIdHdr, msgId);
+    return this.inbox.request(subject, data, h, (reply) => parsePubAck(reply, subject));
   }
 
   /** Unsubscribes and rejects what is pending; later publishes reject. Idempotent. */
   close(): void {
-    if (this.failure !== undefined) return;
-    this.fail(new JetStreamError('JetStreamPublisher closed'));
-    this.sub.unsubscribe();
-  }
-
-  private onReply(err: Error | null, msg: Msg): void {
-    if (err !== null) {
-      // The server refused the subscription (permissions): no PubAck can ever arrive.
-      this.fail(err);
-      return;
-    }
-    const token = msg.subject.slice(this.inbox.length);
-    const entry = this.pending.get(token);
-    if (entry === undefined) return; // a reply after its timeout (or after close)
-    this.pending.delete(token);
-    const outcome = parsePubAck(msg, entry.subject);
-    if (outcome instanceof Error) entry.reject(outcome);
-    else entry.resolve(outcome);
-  }
-
-  /**
-   * One timer for every pending publish. It is not cleared when the map empties (at one publish at a
-   * time that would be a timer per message again): when it fires with nothing expired it is armed
-   * for the oldest entry's deadline, and not at all when nothing is pending. Unref'd: the connection
-   * keeps the process alive while anything is pending, and its close rejects everything.
-   */
-  private armTimer(ms: number): void {
-    this.timer = setTimeout(() => this.sweep(), ms);
-    this.timer.unref();
-  }
-
-  private sweep(): void {
-    this.timer = undefined;
-    const now = performance.now();
-    for (const [token, entry] of this.pending) {
-      if (entry.deadline > now) {
-        this.armTimer(Math.max(1, Math.ceil(entry.deadline - now)));
-        return;
-      }
-      this.pending.delete(token);
-      const err = new TimeoutError();
-      err.message = `timeout: no PubAck for '${entry.subject}' in ${this.timeoutMs} ms`;
-      entry.reject(err);
-    }
-  }
-
-  private fail(err: Error): void {
-    if (this.failure !== undefined) return;
-    this.failure = err;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    const entries = [...this.pending.values()];
-    this.pending.clear();
-    for (const entry of entries) entry.reject(err);
+    this.inbox.close();
   }
 }
 
