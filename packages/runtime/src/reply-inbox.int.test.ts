@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TimeoutError, headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { NoRespondersError, TimeoutError, headers, type Msg, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { NatsServer } from '@at-orchestrator/local-servers';
 import { ReplyInbox } from './reply-inbox.js';
@@ -84,13 +84,20 @@ describe('ReplyInbox', () => {
     inbox.close();
   });
 
-  it('passes nats-server\'s 503 "no responders" to interpret, at once', async () => {
+  it('rejects at once when nobody listens (nats-server\'s 503 "no responders"), with NoRespondersError or the error given', async () => {
     const inbox = new ReplyInbox(nc, { timeoutMs: 5_000 });
+    const named = new ReplyInbox(nc, { timeoutMs: 5_000, noResponders: (s) => new Error(`nobody on ${s}`) });
+    const subject = `nobody.listens.${++n}`;
+    let interpreted = 0;
+    const count = (r: Msg): Msg => (interpreted++, r);
     const started = performance.now();
-    const status = await inbox.request(`nobody.listens.${++n}`, enc.encode('?'), undefined, (r) => r.headers?.code ?? 0);
-    expect(status).toBe(503);
+    const err = await inbox.request(subject, enc.encode('?'), undefined, count).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoRespondersError);
+    await expect(named.request(subject, enc.encode('?'), undefined, count)).rejects.toThrow(`nobody on ${subject}`);
     expect(performance.now() - started).toBeLessThan(2_000);
+    expect(interpreted).toBe(0);
     inbox.close();
+    named.close();
   });
 
   it('times out with a TimeoutError in its own words; a reply after that is dropped', async () => {

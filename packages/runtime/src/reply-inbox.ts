@@ -1,4 +1,4 @@
-import { ClosedConnectionError, TimeoutError, createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { ClosedConnectionError, NoRespondersError, TimeoutError, createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 
 export interface ReplyInboxOptions {
   /** How long a reply is awaited, the same for every request of this inbox (ms, above 0). */
@@ -7,11 +7,16 @@ export interface ReplyInboxOptions {
   timeoutMessage?: (subject: string, timeoutMs: number) => string;
   /** The error pending and later requests reject with after close() (default: "reply inbox closed"). */
   closedError?: () => Error;
+  /**
+   * What a request rejects with when nats-server answers "no responders" (an empty reply with status
+   * 503: nobody listens on the subject), as nc.request does; default NoRespondersError(subject).
+   */
+  noResponders?: (subject: string) => Error;
 }
 
 interface Pending {
   subject: string;
-  interpret: (reply: Msg) => unknown;
+  interpret: (reply: Msg, subject: string) => unknown;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   /** performance.now() after which the request has timed out. */
@@ -38,6 +43,7 @@ export class ReplyInbox {
   private readonly timeoutMs: number;
   private readonly timeoutMessage: (subject: string, timeoutMs: number) => string;
   private readonly closedError: () => Error;
+  private readonly noResponders: (subject: string) => Error;
   private readonly inbox: string;
   private readonly sub: Subscription;
   /**
@@ -56,6 +62,7 @@ export class ReplyInbox {
     this.timeoutMs = options.timeoutMs;
     this.timeoutMessage = options.timeoutMessage ?? ((subject, ms) => `timeout: no reply to '${subject}' in ${ms} ms`);
     this.closedError = options.closedError ?? (() => new Error('reply inbox closed'));
+    this.noResponders = options.noResponders ?? ((subject) => new NoRespondersError(subject));
     // NatsConnection does not declare `options`; the implementation has them, and the JetStream
     // client reads its inbox prefix the same way. Bus permissions allow replies only under it.
     const prefix = (nc as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
@@ -73,11 +80,12 @@ export class ReplyInbox {
 
   /**
    * Publishes `data` to `subject` with a reply subject of this inbox and resolves to what `interpret`
-   * makes of the first reply — any reply, a status such as 503 "no responders" included; an Error it
-   * returns rejects. Rejects with a TimeoutError when no reply came in time, and with what the
-   * connection refused at once (a closed connection, a payload above max_payload, a bad subject).
+   * makes of the first reply (given with the request's subject); an Error it returns or throws
+   * rejects. Rejects at once when nobody listens on the subject (`noResponders`), with a TimeoutError
+   * when no reply came in time, and with what the connection refused at once (a closed connection, a
+   * payload above max_payload, a bad subject).
    */
-  request<T>(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, interpret: (reply: Msg) => T | Error): Promise<T> {
+  request<T>(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, interpret: (reply: Msg, subject: string) => T | Error): Promise<T> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const token = (this.nextToken++).toString(36);
     return new Promise<T>((resolve, reject) => {
@@ -109,9 +117,13 @@ export class ReplyInbox {
     const entry = this.pending.get(token);
     if (entry === undefined) return; // a reply after its timeout (or after close)
     this.pending.delete(token);
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      entry.reject(this.noResponders(entry.subject));
+      return;
+    }
     let outcome: unknown;
     try {
-      outcome = entry.interpret(msg);
+      outcome = entry.interpret(msg, entry.subject);
     } catch (err) {
       outcome = err instanceof Error ? err : new Error(String(err));
     }

@@ -1,4 +1,4 @@
-import { NoRespondersError, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { ClusterSubjects, ForwardReply, ForwardRequest } from '@at-orchestrator/contracts';
 import { ControlSealer, ControlVerifier, ReplyInbox, type ControlRefusals, type Logger } from '@at-orchestrator/runtime';
 
@@ -95,7 +95,7 @@ export class SignalForwarder {
     const subject = ClusterSubjects.forward(owner);
     const body = encoder.encode(JSON.stringify(req));
     try {
-      const reply = await this.replies.request(subject, body, this.sealer.seal('forward', subject, body), (r) => answered(r, subject));
+      const reply = await this.replies.request(subject, body, this.sealer.seal('forward', subject, body), asIs);
       // reply.subject is this request's own inbox: a reply sealed for another request does not verify.
       const check = this.verifier.verify('forward-reply', reply.subject, reply.headers, reply.data);
       if (!check.ok || check.sender !== owner) {
@@ -117,8 +117,8 @@ export class SignalForwarder {
   }
 }
 
-/** A reply, or the "no responders" status nats-server sends when no owner listens (not a refusal). */
-function answered(reply: Msg, subject: string): Msg | Error {
-  if (reply.data.length === 0 && reply.headers?.code === 503) return new NoRespondersError(subject);
-  return reply;
-}
+/**
+ * The owner's reply, checked by the caller. ReplyInbox rejects nats-server's unsealed 503 "no
+ * responders" (no owner listening) before it gets here: a retry, not a forged reply.
+ */
+const asIs = (reply: Msg): Msg => reply;

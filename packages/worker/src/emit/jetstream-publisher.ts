@@ -43,6 +43,9 @@ export class JetStreamPublisher implements StreamPublisher {
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       timeoutMessage: (subject, ms) => `timeout: no PubAck for '${subject}' in ${ms} ms`,
       closedError: () => new JetStreamError('JetStreamPublisher closed'),
+      // nats-core turns the 503 into NoRespondersError and the JetStream client into "jetstream is not
+      // enabled" (jsclient.js `_publish`); on a server that is up it means no stream takes the subject.
+      noResponders: (subject) => new JetStreamError(`no responders on '${subject}': no stream takes the subject, or JetStream is not available`, { cause: new NoRespondersError(subject) }),
     });
   }
 
@@ -54,7 +57,7 @@ export class JetStreamPublisher implements StreamPublisher {
   publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
     const h = headers();
     h.set(PubHeaders.MsgIdHdr, msgId);
-    return this.inbox.request(subject, data, h, (reply) => parsePubAck(reply, subject));
+    return this.inbox.request(subject, data, h, parsePubAck);
   }
 
   /** Unsubscribes and rejects what is pending; later publishes reject. Idempotent. */
@@ -64,19 +67,14 @@ export class JetStreamPublisher implements StreamPublisher {
 }
 
 /**
- * What `js.publish` makes of a reply, from @nats-io/jetstream 3.4.0 and @nats-io/nats-core 3.4.0:
- * an empty reply with status 503 is "no responders" (nats-core muxsubscription.js, dispatcher; the
- * JetStream client turns it into "jetstream is not enabled" in jsclient.js `_publish`, but on a
- * server that is up it means no stream takes the subject); `{"error": …}` is a JetStreamApiError
+ * What `js.publish` makes of a reply, from @nats-io/jetstream 3.4.0 (a 503 "no responders" never
+ * reaches here: ReplyInbox rejects it with `noResponders`): `{"error": …}` is a JetStreamApiError
  * (jsbaseclient_api.js, parseJsResponse; its message is the description, here with the codes after
  * it); a PubAck without a stream is "invalid ack response" and `duplicate` defaults to false
  * (jsclient.js, publish). A reply that is not JSON rejects too (there JSON.parse throws).
  */
 function parsePubAck(msg: Msg, subject: string): PubAck | Error {
   if (msg.data.length === 0) {
-    if (msg.headers?.code === 503) {
-      return new JetStreamError(`no responders on '${subject}': no stream takes the subject, or JetStream is not available`, { cause: new NoRespondersError(subject) });
-    }
     const status = msg.headers === undefined ? '' : ` (status ${msg.headers.code} ${msg.headers.description})`;
     return new JetStreamError(`empty PubAck reply for '${subject}'${status}`);
   }
