@@ -1,6 +1,6 @@
 /**
  * What nats-server spends per message, at a fixed modest rate, on the ways a decision and a signal
- * can travel: the broker's share of CPU per decision (docs/benchmarks.md, "Seventh session").
+ * can travel: the broker's share of CPU per decision (docs/high-frequency.md, "Where the rest of the gap is").
  *   - decision: a core publish to one subscriber (the seed) against a JetStream publish with a
  *     Nats-Msg-Id, acknowledged, into a stream that republishes it to the same subscriber (ours), and
  *     the same publish into a stream that does not republish (what the republish itself costs);
