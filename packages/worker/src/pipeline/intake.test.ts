@@ -10,6 +10,7 @@ import { WorkerMetrics } from '../metrics.js';
 import type { ClaimRequest, ClaimVerdict, CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
 import type { DecisionQueue } from './decision-queue.js';
 import { Intake, type Inbound } from './intake.js';
+import { PARK_MS } from './parked-signals.js';
 
 const encoder = new TextEncoder();
 const bodies = {
@@ -186,11 +187,15 @@ describe('Intake', () => {
     store.storeSignals.mockImplementationOnce(() => new Promise<StoreVerdict[]>((resolve) => (answer = resolve)));
     const first = inbound('c9', 'momentum');
     const repeats = [inbound('c9', 'momentum'), inbound('c9', 'momentum')];
-    const taking = intake.take([first.item, repeats[0]!.item]);
+    // The first completes nothing: it is parked (waiting to be stored), then stored by settled().
+    await intake.take([first.item, repeats[0]!.item]);
     await intake.take([repeats[1]!.item]);
     for (const r of repeats) expect(r.src.ack).not.toHaveBeenCalled();
+    const storing = intake.settled();
+    expect(store.storeSignals).toHaveBeenCalledOnce();
+    for (const r of repeats) expect(r.src.ack).not.toHaveBeenCalled();
     answer([{ kind: 'fenced' }]);
-    await taking;
+    await storing;
     for (const x of [first, ...repeats]) {
       expect(x.src.ack).not.toHaveBeenCalled();
       expect(x.src.nak).toHaveBeenCalledOnce();
@@ -206,10 +211,11 @@ describe('Intake', () => {
     store.storeSignals.mockImplementationOnce(() => new Promise<StoreVerdict[]>((resolve) => (answer = resolve)));
     const first = inbound('c10', 'momentum');
     const during = inbound('c10', 'momentum');
-    const taking = intake.take([first.item]);
+    await intake.take([first.item]);
     await intake.take([during.item]);
+    const storing = intake.settled();
     answer([{ kind: 'stored' }]);
-    await taking;
+    await storing;
     expect(first.src.ack).toHaveBeenCalledOnce();
     const after = inbound('c10', 'momentum');
     await intake.take([after.item]);
@@ -221,6 +227,7 @@ describe('Intake', () => {
   it('a second delivery of a stored signal is a duplicate: counted and acked, not stored again', async () => {
     const { intake, store, counter } = setup();
     await intake.take([inbound('c2', 'momentum').item]);
+    await intake.settled();
     const again = inbound('c2', 'momentum');
     await intake.take([again.item]);
     expect(store.storeSignals).toHaveBeenCalledTimes(1);
@@ -244,6 +251,7 @@ describe('Intake', () => {
     verdicts.push([{ kind: 'fenced' }]);
     const m = inbound('c4', 'momentum');
     await intake.take([m.item]);
+    await intake.settled();
     expect(m.src.ack).not.toHaveBeenCalled();
     expect(m.src.nak).toHaveBeenCalledWith(RETRY_DELAY_MS);
     expect(onFenced).toHaveBeenCalledWith(3, 7);
@@ -256,6 +264,7 @@ describe('Intake', () => {
     verdicts.push([{ kind: 'done', agents: ['momentum', 'risk'], published: true }]);
     const c = inbound('c5', 'correlation');
     await intake.take([c.item]);
+    await intake.settled();
     expect(c.src.ack).toHaveBeenCalledOnce();
     expect(correlations.open.get('c5')).toBeUndefined();
     expect(correlations.decided.has('c5')).toBe(true);
@@ -278,6 +287,7 @@ describe('Intake', () => {
     store.storeSignals.mockRejectedValueOnce(new Error('connection lost'));
     const m = inbound('c7', 'momentum');
     await intake.take([m.item]);
+    await intake.settled();
     expect(m.src.ack).not.toHaveBeenCalled();
     expect(correlations.open.get('c7')!.held).toEqual([m.src]);
   });
@@ -303,5 +313,79 @@ describe('Intake', () => {
     release();
     await done;
     expect(settled).toBe(true);
+  });
+
+  describe('parking: a signal that completes nothing rides with the next store', () => {
+    it('waits, unacked and marked as being stored, and goes in the call of the signal that completes its correlation: one round trip for both', async () => {
+      const { intake, store, queue } = setup();
+      const m = inbound('p1', 'momentum');
+      await intake.take([m.item]);
+      expect(store.storeSignals).not.toHaveBeenCalled();
+      expect(m.src.ack).not.toHaveBeenCalled();
+      const other = inbound('p2', 'momentum');
+      await intake.take([other.item]);
+      const r = inbound('p1', 'risk');
+      await intake.take([r.item]);
+      expect(store.storeSignals).toHaveBeenCalledOnce();
+      // Oldest first; p2, still incomplete, goes too: the round trip is paid anyway.
+      expect(store.storeSignals.mock.calls[0]![0].map((i) => [i.corrId, i.agent])).toEqual([
+        ['p1', 'momentum'],
+        ['p2', 'momentum'],
+        ['p1', 'risk'],
+      ]);
+      for (const x of [m, other, r]) expect(x.src.ack).toHaveBeenCalledOnce();
+      expect(queue.enqueue.mock.calls.map(([c]) => (c as OpenCorrelation).corrId)).toEqual(['p1']);
+      await intake.settled();
+      expect(store.storeSignals).toHaveBeenCalledOnce();
+    });
+
+    it('with one Redis the parked signals go in the store-and-claim call of the batch that completes a correlation', async () => {
+      const { intake, store } = setup({ claimsWithStore: true });
+      await intake.take([inbound('p3', 'momentum').item]);
+      await intake.take([inbound('p3', 'risk').item]);
+      expect(store.storeAndClaim).toHaveBeenCalledOnce();
+      const [items, claims] = store.storeAndClaim.mock.calls[0]!;
+      expect(items.map((i) => i.agent)).toEqual(['momentum', 'risk']);
+      expect(claims.map((c) => c.corrId)).toEqual(['p3']);
+    });
+
+    it('is stored on its own PARK_MS after it was parked when no store comes to take it, and acked then', async () => {
+      vi.useFakeTimers();
+      try {
+        const { intake, store } = setup();
+        const m = inbound('p4', 'momentum');
+        await intake.take([m.item]);
+        await intake.take([inbound('p5', 'momentum').item]);
+        await vi.advanceTimersByTimeAsync(PARK_MS - 1);
+        expect(store.storeSignals).not.toHaveBeenCalled();
+        await vi.advanceTimersByTimeAsync(1);
+        expect(store.storeSignals).toHaveBeenCalledOnce();
+        expect(store.storeSignals.mock.calls[0]![0].map((i) => i.corrId)).toEqual(['p4', 'p5']);
+        await intake.settled();
+        expect(m.src.ack).toHaveBeenCalledOnce();
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('a signal whose source cannot wait (forwarded: its sender awaits the answer) is stored at once, with what was parked', async () => {
+      const { intake, store } = setup();
+      await intake.take([inbound('p6', 'momentum').item]);
+      const forwarded = inbound('p7', 'momentum');
+      const src = { ...forwarded.src, holdable: false };
+      await intake.take([{ ...forwarded.item, source: src }]);
+      expect(store.storeSignals).toHaveBeenCalledOnce();
+      expect(store.storeSignals.mock.calls[0]![0].map((i) => i.corrId)).toEqual(['p6', 'p7']);
+      expect(src.ack).toHaveBeenCalledOnce();
+    });
+
+    it('nothing is parked while Redis is down: the signals are held in memory at once, as before', async () => {
+      const { intake, store, correlations } = setup({ redis: false });
+      const m = inbound('p8', 'momentum');
+      await intake.take([m.item]);
+      await intake.settled();
+      expect(store.storeSignals).not.toHaveBeenCalled();
+      expect([...correlations.open.get('p8')!.unsynced.keys()]).toEqual(['momentum']);
+    });
   });
 });

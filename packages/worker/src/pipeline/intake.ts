@@ -6,6 +6,7 @@ import { RETRY_DELAY_MS, type SignalSource } from '../ingest/signal-source.js';
 import type { WorkerMetrics } from '../metrics.js';
 import type { CorrelationStore, SignalToStore, StoreVerdict } from '../state/correlation-store.js';
 import type { DecisionQueue } from './decision-queue.js';
+import { ParkedSignals } from './parked-signals.js';
 
 /** A valid signal of a partition this worker owns, with the way to settle its source. */
 export interface Inbound {
@@ -70,6 +71,11 @@ export class Intake {
    * Their signal is neither in Redis nor kept as unsynced: a repeat delivery must not be acked meanwhile.
    */
   private readonly storing = new Map<OpenCorrelation, Set<string>>();
+  /**
+   * New signals of correlations they did not complete, waiting (PARK_MS at most) to go in the next
+   * store call: a correlation's first signal rides with the one that completes it. Marked storing.
+   */
+  private readonly parked = new ParkedSignals<Pending>((batch) => this.storeParked(batch));
 
   constructor(private readonly o: IntakeOptions) {}
 
@@ -80,9 +86,34 @@ export class Intake {
     return p;
   }
 
-  /** Resolves when every intake started so far has finished. */
+  /** Stores what is parked now, and resolves when every intake started so far has finished. */
   async settled(): Promise<void> {
+    this.parked.flush();
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Whether a batch's new signals wait to ride with the next store instead of costing a round trip
+   * of their own: when they complete no correlation (nothing to claim or decide) and every source can
+   * stay unsettled meanwhile (a JetStream message; a forwarding worker awaits its answer).
+   */
+  private parks(pending: readonly Pending[], touched: ReadonlySet<OpenCorrelation>): boolean {
+    const { open } = this.o.correlations;
+    for (const p of pending) if (!p.source.holdable) return false;
+    for (const corr of touched) if (open.get(corr.corrId) === corr && open.isReady(corr)) return false;
+    return true;
+  }
+
+  /** Stores signals parked and not taken by a later store (its timer fired, or the bound or a flush). */
+  private storeParked(batch: Pending[]): void {
+    const late: Late[] = [];
+    const p = this.persist(batch, late)
+      .finally(() => this.unmarkStoring(batch))
+      .then(() => {
+        if (late.length > 0) this.recordLate(late);
+      });
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
   }
 
   private async run(items: Inbound[]): Promise<void> {
@@ -130,14 +161,20 @@ export class Intake {
     }
 
     if (pending.length > 0 && this.canStore()) {
-      // The store is written first; correlations it completes are decided without waiting for its
-      // answer, so their claims follow it on the same connection (Redis runs them in that order) and
-      // the decision path pays one round trip, not two. The claim re-checks what the store's answer
-      // would have told: the partition's epoch and the done-marker (docs/architecture.md, step 6).
-      // With one Redis the claims even go in the store's own script run (storeAndClaim).
-      const stored = this.persist(pending, late, this.completed(touched)).finally(() => this.unmarkStoring(pending));
-      this.enqueueReady(touched);
-      await stored;
+      if (this.parks(pending, touched)) {
+        this.parked.add(pending);
+      } else {
+        // The store is written first; correlations it completes are decided without waiting for its
+        // answer, so their claims follow it on the same connection (Redis runs them in that order) and
+        // the decision path pays one round trip, not two. The claim re-checks what the store's answer
+        // would have told: the partition's epoch and the done-marker (docs/architecture.md, step 6).
+        // With one Redis the claims even go in the store's own script run (storeAndClaim). Parked
+        // signals ride along: the round trip is paid anyway.
+        const batch = this.parked.take(pending);
+        const stored = this.persist(batch, late, this.completed(touched)).finally(() => this.unmarkStoring(batch));
+        this.enqueueReady(touched);
+        await stored;
+      }
     } else {
       if (pending.length > 0) await this.persist(pending, late).finally(() => this.unmarkStoring(pending));
       this.enqueueReady(touched);
