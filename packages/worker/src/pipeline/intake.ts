@@ -111,7 +111,9 @@ export class Intake {
       .finally(() => this.unmarkStoring(batch))
       .then(() => {
         if (late.length > 0) this.recordLate(late);
-      });
+      })
+      // persist settles every outcome itself; anything else leaves the sources unacked (redelivered).
+      .catch((err: unknown) => this.o.log.error({ err, count: batch.length }, 'storing parked signals failed; JetStream redelivers them'));
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
   }
