@@ -67,8 +67,9 @@ interface Late {
 export class Intake {
   private readonly inFlight = new Set<Promise<void>>();
   /**
-   * Agents of a correlation taken in whose store Redis has not answered yet (this batch's included).
-   * Their signal is neither in Redis nor kept as unsynced: a repeat delivery must not be acked meanwhile.
+   * Agents of a correlation taken in whose store Redis has not answered yet (this batch's and the
+   * parked ones included). Their signal is neither in Redis nor kept as unsynced: a repeat delivery
+   * must not be acked meanwhile.
    */
   private readonly storing = new Map<OpenCorrelation, Set<string>>();
   /**
