@@ -43,7 +43,7 @@ export class NatsLink {
         maxPingOut: 3,
         // Otherwise every request and JetStream publish builds an Error up front for the stack trace
         // of a timeout that almost never comes (about 6 % of a worker's CPU at 500 decisions/s,
-        // docs/high-frequency.md); our own errors name the subject and the operation instead.
+        // docs/high-frequency-history.md); our own errors name the subject and the operation instead.
         noAsyncTraces: true,
         timeout: options.timeoutMs ?? 5_000,
       });

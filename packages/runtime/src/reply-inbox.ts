@@ -30,8 +30,8 @@ interface Pending {
  * `nc.request()` builds a Deferred and a timer per request, and on success its `cancel()` builds a
  * `RequestError("cancelled")` — an Error with a stack trace — to reject the promise it has just
  * resolved (nats-core 3.4.0, request.js). That was 3.5 % of a worker's CPU in its decision publishes
- * at 500 decisions/s and about 4 % in forwards between two workers (docs/high-frequency.md). Here a
- * request costs its promise and one map entry, and one timer serves every pending request.
+ * at 500 decisions/s and about 4 % in forwards between two workers (docs/high-frequency-history.md).
+ * Here a request costs its promise and one map entry, and one timer serves every pending request.
  *
  * The reply subject of each request is `<inbox>.<token>`: unique per request, so a reply sealed for
  * one request (docs/security.md) does not verify for another. A reply that comes after its request
