@@ -63,9 +63,10 @@ console.log(`${profiles.map((_, i) => `[${i + 1}]`.padStart(9)).join('')}  stage
 console.log(`${profiles.map((p) => fmt(unit(p, p.total))).join('')}  all of nats-server`);
 for (const [label] of STAGES) console.log(`${profiles.map((p) => fmt(unit(p, p.stage.get(label) ?? 0))).join('')}  ${label}`);
 const top = Number(values.top);
-const names = new Map();
-for (const p of profiles) for (const [fn, ns] of p.self) names.set(fn, Math.max(names.get(fn) ?? 0, unit(p, ns)));
+/** Each function's largest self time in any profile: the ranking of the table. */
+const largest = new Map();
+for (const p of profiles) for (const [fn, ns] of p.self) largest.set(fn, Math.max(largest.get(fn) ?? 0, unit(p, ns)));
 console.log(`\n${profiles.map((_, i) => `[${i + 1}]`.padStart(9)).join('')}  self time, top ${top}`);
-for (const [fn] of [...names].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+for (const [fn] of [...largest].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   console.log(`${profiles.map((p) => fmt(unit(p, p.self.get(fn) ?? 0))).join('')}  ${fn}`);
 }

@@ -41,9 +41,9 @@ export class ParkedSignals<T> {
   }
 
   /** Everything parked, oldest first, then `more`: the caller stores them in one call. */
-  take<U extends T>(more: U[]): Array<T | U> {
+  take(more: T[]): T[] {
     if (this.items.length === 0) return more;
-    const taken: Array<T | U> = this.items;
+    const taken = this.items;
     this.items = [];
     clearTimeout(this.timer);
     this.timer = undefined;
