@@ -29,7 +29,7 @@ export interface ResultFile {
     readonly 'redis-server'?: number;
     readonly total: number;
   };
-  readonly options: { readonly workers?: number; readonly coordinatorCmd?: string };
+  readonly options: { readonly workers?: number; readonly coordinatorCmd?: string; readonly ladder?: readonly string[] };
   readonly result: {
     readonly throughput: { readonly offered_per_sec: number; readonly decided_per_sec: number };
     readonly latency_ms: Summary;
@@ -52,8 +52,15 @@ const perDecision = (r: ResultFile): string => {
   const part = (v: number | undefined): string => (v === undefined ? DASH : v.toFixed(3));
   return `${c.total.toFixed(3)} (${part(c.target)} + ${part(c['nats-server'])} + ${part(c['redis-server'])})`;
 };
+const ladderName = (r: ResultFile): string => `ladder: ${['seed', ...(r.options.ladder ?? [])].join(' + ')}`;
 const nameOf = (r: ResultFile): string =>
-  (r.target === 'worker' && (r.options.workers ?? 1) > 1 ? `worker ×${r.options.workers}` : r.target === 'echo' ? 'echo (floor)' : r.target) +
+  (r.target === 'worker' && (r.options.workers ?? 1) > 1
+    ? `worker ×${r.options.workers}`
+    : r.target === 'echo'
+      ? 'echo (floor)'
+      : r.target === 'ladder'
+        ? ladderName(r)
+        : r.target) +
   (r.options.coordinatorCmd === undefined ? '' : ' + coordinator process');
 
 /** The markdown table and the line naming the reference run. */

@@ -36,6 +36,16 @@ describe('options', () => {
     expect(() => opts('--bogus')).toThrow(UsageError);
   });
 
+  it('--ladder takes the protocol steps for --target ladder, each once, and names a bad one', () => {
+    expect(opts('--target', 'ladder', '--ladder', 'js,lua,pull').ladder).toEqual(['js', 'lua', 'pull']);
+    expect(opts('--target', 'ladder').ladder).toEqual([]);
+    expect(opts('--target', 'ladder', '--ladder', '').ladder).toEqual([]);
+    expect(() => opts('--target', 'ladder', '--ladder', 'js,push')).toThrow(/--ladder="js,push" is not valid: expected steps from js, lua, pull/);
+    expect(() => opts('--target', 'ladder', '--ladder', 'js,js')).toThrow(/named twice/);
+    expect(() => opts('--target', 'worker', '--ladder', 'js')).toThrow(/--ladder needs --target ladder/);
+    expect(() => opts('--target', 'ladder', '--secure')).toThrow(/--secure needs/);
+  });
+
   it('given servers default to NATS_URL / REDIS_URL', () => {
     const o = parseLoadOptions(['--servers', 'given'], { NATS_URL: 'nats://h:1', REDIS_URL: 'redis://h:2' });
     expect(o).toMatchObject({ natsUrl: 'nats://h:1', redisUrl: 'redis://h:2' });
@@ -329,6 +339,13 @@ describe('reports', () => {
       expect(worker![7]).toBe('2.00×');
       expect(worker!.slice(-3)).toEqual(['1.600 (0.800 + 0.400 + 0.400)', '1.60×', '120 % / 40 %']);
       expect(table).toMatch(/×ref: ratio to baseline/);
+    });
+
+    it('a ladder run is named by its steps', () => {
+      const ladder = (steps: string[]): ResultFile => ({ ...file('ladder', 4, 500, 1.2), options: { workers: 1, ladder: steps } });
+      const [, bare, full] = rows(compareTable([{ file: 'b.json', r: file('baseline', 3, 500, 1) }, { file: 'l0.json', r: ladder([]) }, { file: 'l3.json', r: ladder(['js', 'lua', 'pull']) }]));
+      expect(bare![0]).toBe('ladder: seed');
+      expect(full![0]).toBe('ladder: seed + js + lua + pull');
     });
 
     it('older result files without CPU per decision or machine figures show "–"', () => {

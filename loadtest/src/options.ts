@@ -3,7 +3,10 @@ import type { AgentMix } from '../shared/synthetic.js';
 
 export const SCENARIOS = ['steady', 'max', 'market-open', 'soak'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
-export const TARGETS = ['baseline', 'worker', 'echo', 'none'] as const;
+export const TARGETS = ['baseline', 'worker', 'echo', 'ladder', 'none'] as const;
+/** The steps `--target ladder` adds to the seed's path (loadtest/micro/protocol-ladder.ts). */
+export const LADDER_STEPS = ['js', 'lua', 'pull'] as const;
+export type LadderStep = (typeof LADDER_STEPS)[number];
 export type TargetName = (typeof TARGETS)[number];
 
 export interface LoadOptions {
@@ -39,6 +42,8 @@ export interface LoadOptions {
   readonly workerCmd: string | undefined;
   readonly coordinatorCmd: string | undefined;
   readonly workerEnv: Readonly<Record<string, string>>;
+  /** `--target ladder`: the steps of our protocol added to the seed's path, in the order given. */
+  readonly ladder: readonly LadderStep[];
   readonly preSec: number;
   readonly rampSec: number;
   readonly postSec: number;
@@ -74,6 +79,8 @@ Scenarios (--scenario):
 Target (--target):      baseline (the seed port, spawned) · worker (node packages/cli/dist/main.js worker)
                         · echo (the driver's floor: the seed rules joined in memory, no Redis, same
                           JetStream push delivery; its latency is what driver + NATS + measuring cost)
+                        · ladder (the seed with our protocol's steps added, --ladder js,lua,pull: the
+                          JetStream decision, the store-and-claim script, the pull consumer)
                         · none (something already consumes; only publish and measure)
 Servers (--servers):    private (own nats-server + redis-server on free ports, default)
                         · given (--nats-url, --redis-url, --nats-ws-url; default from NATS_URL / REDIS_URL;
@@ -86,6 +93,7 @@ Load:         --rate N  --duration S  --warmup S  --grace S  --agents 2|3|mix  -
               --publish jetstream|core  --max-inflight N  --max-outstanding N  --msg-id  --seed N
 Decisions:    --decisions core|stream (stream = ordered consumer on --decision-stream, deduplicated)
 Worker:       --workers N  --worker-cmd "CMD"  --coordinator-cmd "CMD"  --worker-env KEY=VALUE (repeatable)
+Ladder:       --ladder STEPS (comma-separated: js, lua, pull; empty = the seed's path)
 Market open:  --pre S  --ramp S  --post S  --ramp-factor X  --scale-at S|never  --kill-at S
 Output:       --out FILE (default loadtest/results/<scenario>-<timestamp>.json)  --label TEXT  --no-progress
 k6:           --k6 auto|on|off
@@ -103,6 +111,15 @@ function num(name: string, raw: string | undefined, fallback: number, min: numbe
     throw new UsageError(`--${name}=${JSON.stringify(raw)} is not valid: expected a number from ${min} to ${max}`);
   }
   return v;
+}
+
+function ladderSteps(raw: string | undefined): LadderStep[] {
+  const steps = (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const s of steps) {
+    if (!(LADDER_STEPS as readonly string[]).includes(s)) throw new UsageError(`--ladder=${JSON.stringify(raw)} is not valid: expected steps from ${LADDER_STEPS.join(', ')}, comma-separated`);
+  }
+  if (new Set(steps).size !== steps.length) throw new UsageError(`--ladder=${JSON.stringify(raw)} is not valid: a step is named twice`);
+  return steps as LadderStep[];
 }
 
 function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
@@ -155,6 +172,7 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
         'decision-stream': { type: 'string' },
         workers: { type: 'string' },
         'worker-cmd': { type: 'string' },
+        ladder: { type: 'string' },
         'coordinator-cmd': { type: 'string' },
         'worker-env': { type: 'string', multiple: true },
         pre: { type: 'string' },
@@ -220,6 +238,7 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
     workerCmd: v['worker-cmd'],
     coordinatorCmd: v['coordinator-cmd'],
     workerEnv,
+    ladder: ladderSteps(v.ladder),
     preSec,
     rampSec,
     postSec,
@@ -232,9 +251,10 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
     progress: v['no-progress'] !== true,
     label: v.label,
   };
-  if (options.secure && (options.servers !== 'private' || options.target === 'baseline' || options.target === 'echo')) {
-    throw new UsageError('--secure needs --servers private and --target worker or none (the seed baseline and the echo connect without credentials)');
+  if (options.secure && (options.servers !== 'private' || options.target === 'baseline' || options.target === 'echo' || options.target === 'ladder')) {
+    throw new UsageError('--secure needs --servers private and --target worker or none (the seed baseline, the echo and the ladder connect without credentials)');
   }
+  if (v.ladder !== undefined && options.target !== 'ladder') throw new UsageError('--ladder needs --target ladder');
   if (options.servers === 'private' && (v['nats-url'] !== undefined || v['redis-url'] !== undefined)) {
     throw new UsageError('--nats-url/--redis-url need --servers given (private servers get their own URLs)');
   }

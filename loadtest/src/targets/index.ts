@@ -1,12 +1,14 @@
 import type { LoadOptions } from '../options.js';
 import { BaselineTarget } from './baseline.js';
 import { EchoTarget } from './echo.js';
+import { LadderTarget } from './ladder.js';
 import type { SystemUnderTest } from './target.js';
 import { WorkerTarget } from './worker.js';
 
 export type { SystemUnderTest, TargetContext } from './target.js';
 export { BaselineTarget } from './baseline.js';
 export { EchoTarget } from './echo.js';
+export { LadderTarget } from './ladder.js';
 export { WorkerTarget, DEFAULT_WORKER_CMD } from './worker.js';
 
 /**
@@ -49,6 +51,8 @@ export function createTarget(o: LoadOptions): SystemUnderTest {
       return new BaselineTarget();
     case 'echo':
       return new EchoTarget();
+    case 'ladder':
+      return new LadderTarget(o.ladder, o.decisionStream);
     case 'worker':
       return new WorkerTarget({
         workers: o.workers,
