@@ -19,6 +19,7 @@ export { DecidedSet } from './fanin/decided-set.js';
 export { DeadLetterPublisher } from './emit/dead-letters.js';
 export { JetStreamPublisher, jetStreamClientPublisher, type StreamPublisher } from './emit/jetstream-publisher.js';
 export { MaxDeliveriesWatch } from './ingest/max-deliveries.js';
+export { pullExpiryFor } from './ingest/signal-consumer.js';
 export { SignalRouter } from './ingest/signal-router.js';
 export { CorrelationStore, type SignalToStore } from './state/correlation-store.js';
 export { groupByPartition } from './state/partition-groups.js';

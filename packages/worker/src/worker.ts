@@ -9,7 +9,7 @@ import { createDecider, createEngine, type DecisionEngine } from './engines/inde
 import { Correlations } from './fanin/correlations.js';
 import { DecidedSet } from './fanin/decided-set.js';
 import { FanInBuffer } from './fanin/fan-in-buffer.js';
-import { SignalConsumer } from './ingest/signal-consumer.js';
+import { SignalConsumer, pullExpiryFor } from './ingest/signal-consumer.js';
 import { WorkerMetrics } from './metrics.js';
 import { RedisGate } from './state/redis-gate.js';
 
@@ -261,6 +261,7 @@ export class OrchestratorWorker {
       log,
       handle: (batch) => plane.router.route(batch),
       capacity: (inHand) => plane.queue.capacity(inHand),
+      pullExpiresMs: pullExpiryFor(this.nats.nc.info),
     });
     await plane.poison.start();
     this.consumer.start();

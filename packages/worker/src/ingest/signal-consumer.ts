@@ -1,7 +1,27 @@
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '@at-orchestrator/runtime';
 
-const PULL_EXPIRES_MS = 5_000;
+/**
+ * How long a pull request lives; nats.js sends it with an idle heartbeat of half that, and a consumer
+ * that misses two heartbeats pulls again. Chosen by the server's topology (`pullExpiryFor`).
+ */
+export const PULL_EXPIRES_MS = { cluster: 5_000, single: 30_000 } as const;
+
+/**
+ * The pull expiry for the server we are connected to. In a NATS cluster the durable consumer's leader
+ * may be another server, and when that server dies nothing tells the client: its pull request is lost
+ * with the leader, and only missed heartbeats make it pull again — after 2 × 2.5 s with a 5 s expiry,
+ * where nats.js's default (30 s) would wait 30 s. On a single server the consumer lives where the
+ * client is connected: a restart is a reconnect, which pulls again at once, and a client that dies is
+ * seen at once (its requests are dropped with its connection). There the longer heartbeat saves
+ * nats-server real work: 0.06–0.08 ms of CPU per decision at 500/s (docs/high-frequency.md, "The pull
+ * consumer's heartbeat"). What a longer request costs: a worker stopped (SIGSTOP) or cut off without
+ * its connection closing keeps receiving its outstanding pull (at most MAX_IN_FLIGHT signals) for up
+ * to 30 s instead of 5 s, and those come back after ACK_WAIT_SEC, like any unacked signal.
+ */
+export function pullExpiryFor(info: { cluster?: string } | undefined): number {
+  return info?.cluster === undefined || info.cluster === '' ? PULL_EXPIRES_MS.single : PULL_EXPIRES_MS.cluster;
+}
 
 export interface SignalConsumerOptions {
   js: JetStreamClient;
@@ -19,6 +39,8 @@ export interface SignalConsumerOptions {
    * `inHand` is messages received and not yet handled, which the bounds must count in advance.
    */
   capacity: (inHand: number) => Promise<void> | undefined;
+  /** How long a pull request lives (`pullExpiryFor`); default: the cluster value, 5 s. */
+  pullExpiresMs?: number;
 }
 
 /**
@@ -62,9 +84,7 @@ export class SignalConsumer {
     while (!this.stopping) {
       try {
         consumer ??= await this.o.js.consumers.get(this.o.stream, this.o.durable);
-        // Short pull expiry: nats-server 2.9 keeps a pull request of a client that went away until it
-        // expires, and a message delivered into it only comes back after ack-wait.
-        this.messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: PULL_EXPIRES_MS });
+        this.messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: this.o.pullExpiresMs ?? PULL_EXPIRES_MS.cluster });
         for await (const msg of this.messages) {
           this.batch.push(msg);
           this.inHand += 1;
