@@ -1,8 +1,8 @@
 /**
  * What nats-server spends per message, at a fixed modest rate, on the ways a decision and a signal
- * can travel, each path alone: the broker's share of CPU per decision (docs/high-frequency.md, "Inside
- * nats-server", which also has its profile of the real mix; the figures of this one are in
- * docs/high-frequency-history.md).
+ * can travel, each path alone: the broker's share of CPU per decision (its figures and the Go profile
+ * of the real mix, "Inside nats-server", are in docs/high-frequency-history.md; the tenth session's
+ * run is in docs/high-frequency.md, "The protocol's floor").
  *   - decision: a core publish to one subscriber (the seed) against a JetStream publish with a
  *     Nats-Msg-Id, acknowledged, into a stream that republishes it to the same subscriber (ours), and
  *     the same publish into a stream that does not republish (what the republish itself costs);

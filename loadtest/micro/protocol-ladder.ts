@@ -14,8 +14,8 @@
  *         storeAndClaim script in one round trip when the last one arrives (the first waits in
  *         memory, as parking does), instead of HSET + EXPIRE per signal; the done-markers are
  *         written by the worker's markPublished script, 20 ms at a time;
- *   pull  a durable pull consumer read with consume() (the worker's) instead of the seed's push
- *         consumer.
+ *   pull  a durable pull consumer read with consume() as the worker reads it (256 in flight, the
+ *         worker's pull expiry) instead of the seed's push consumer.
  *
  * Started by the load driver (`--target ladder --ladder js,lua,pull`, loadtest/scripts/ladder.sh runs
  * the whole ladder); prints "Protocol ladder started" once it consumes. Messages are handled one at
@@ -28,7 +28,7 @@ import { connect, createInbox } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { RedisKeys, STORED_DECISION_SUBJECT } from '@at-orchestrator/contracts';
 import { decisionStreamConfig, type RedisClient } from '@at-orchestrator/runtime';
-import { CorrelationStore, JetStreamPublisher } from '@at-orchestrator/worker/internal';
+import { CorrelationStore, JetStreamPublisher, pullExpiryFor } from '@at-orchestrator/worker/internal';
 import { calculateConfidence, makeTradingDecision } from '../baseline/seed-orchestrator.js';
 
 type Json = Record<string, unknown>;
@@ -142,7 +142,8 @@ async function consume(): Promise<AsyncIterable<JsMsg>> {
     } catch {
       await jsm.consumers.add(stream, { durable_name: durable, filter_subject: 'signals.enriched.*', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
     }
-    return (await js.consumers.get(stream, durable)).consume({ max_messages: 1_000, expires: 5_000 });
+    // As the worker pulls: MAX_IN_FLIGHT's default, and the expiry for this server's topology.
+    return (await js.consumers.get(stream, durable)).consume({ max_messages: 256, expires: pullExpiryFor(nc.info) });
   }
   try {
     await jsm.consumers.info(stream, durable);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A CPU profile of the private nats-server during one driver run: where the broker's share of the
-# CPU per decision goes (docs/high-frequency.md, "Inside nats-server"). nats-server serves Go's pprof
+# CPU per decision goes (docs/high-frequency-history.md, "Inside nats-server"). nats-server serves Go's pprof
 # on --profile PORT; the driver starts its servers from NATS_SERVER_BIN, so a wrapper adds the flag.
 #   loadtest/scripts/nats-profile.sh OUT.pb.gz [--delay S] [--seconds S] -- DRIVER ARGS…
 #   loadtest/scripts/nats-profile.sh /tmp/w.pb.gz -- --target worker --scenario steady --rate 500 --duration 60 --warmup 3 --seed 7
