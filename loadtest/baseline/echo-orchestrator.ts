@@ -25,8 +25,20 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } fro
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { calculateConfidence, makeTradingDecision } from './seed-orchestrator.js';
 
-type Momentum = { momentum_strength: number; confidence: number; trend_direction: string };
-type Risk = { risk_level: string; position_sizing: { recommended_size: number } };
+export type Momentum = { momentum_strength: number; confidence: number; trend_direction: string };
+export type Risk = { risk_level: string; position_sizing: { recommended_size: number } };
+
+/** The seed's decision JSON (its orchestrateDecision), with our own orchestrator_version. */
+export function seedDecision(corrId: string, version: string, momentum: Momentum, risk: Risk): Record<string, unknown> {
+  return {
+    corr_id: corrId,
+    orchestrator_version: version,
+    orchestrated_at: new Date().toISOString().replace('Z', '000'),
+    source_signals: { momentum: momentum.momentum_strength, risk: risk.risk_level },
+    decision: makeTradingDecision(momentum, risk),
+    confidence: calculateConfidence(momentum, risk),
+  };
+}
 interface Signal {
   readonly corr_id: string;
   readonly agent_name: string;
@@ -119,15 +131,7 @@ export class EchoOrchestrator {
   }
 
   private decide(corrId: string, momentum: Momentum, risk: Risk): void {
-    const decision = {
-      corr_id: corrId,
-      orchestrator_version: 'echo',
-      orchestrated_at: new Date().toISOString().replace('Z', '000'),
-      source_signals: { momentum: momentum.momentum_strength, risk: risk.risk_level },
-      decision: makeTradingDecision(momentum, risk),
-      confidence: calculateConfidence(momentum, risk),
-    };
-    this.nats!.publish('orchestrated.decision', JSON.stringify(decision));
+    this.nats!.publish('orchestrated.decision', JSON.stringify(seedDecision(corrId, 'echo', momentum, risk)));
     this.decisions += 1;
   }
 

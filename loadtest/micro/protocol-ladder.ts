@@ -29,7 +29,7 @@ import { Redis } from 'ioredis';
 import { RedisKeys, STORED_DECISION_SUBJECT } from '@at-orchestrator/contracts';
 import { decisionStreamConfig, type RedisClient } from '@at-orchestrator/runtime';
 import { CorrelationStore, JetStreamPublisher, pullExpiryFor } from '@at-orchestrator/worker/internal';
-import { calculateConfidence, makeTradingDecision } from '../baseline/seed-orchestrator.js';
+import { seedDecision, type Momentum, type Risk } from '../baseline/echo-orchestrator.js';
 
 type Json = Record<string, unknown>;
 type Signal = { corr_id: string; agent_name: string; analysis: Json } & Json;
@@ -113,16 +113,7 @@ function mark(corrId: string): void {
 
 function decisionFor(corrId: string, held: Held[]): Json {
   const by = (agent: string): Json => held.find((h) => h.agent === agent)!.signal.analysis;
-  const momentum = by('momentum') as { momentum_strength: number; confidence: number; trend_direction: string };
-  const risk = by('risk') as { risk_level: string; position_sizing: { recommended_size: number } };
-  return {
-    corr_id: corrId,
-    orchestrator_version: '1.0.0',
-    orchestrated_at: new Date().toISOString().replace('Z', '000'),
-    source_signals: { momentum: momentum.momentum_strength, risk: risk.risk_level },
-    decision: makeTradingDecision(momentum, risk),
-    confidence: calculateConfidence(momentum, risk),
-  };
+  return seedDecision(corrId, '1.0.0', by('momentum') as Momentum, by('risk') as Risk);
 }
 
 async function ensureDecisionStream(m: JetStreamManager): Promise<void> {

@@ -1,7 +1,7 @@
 import { freePort } from '@at-orchestrator/local-servers';
-import { ChildService } from '../child-service.js';
-import { LOADTEST_DIR } from '../package-dir.js';
+import type { ChildService } from '../child-service.js';
 import type { ProcessRef } from '../probes.js';
+import { scriptProcess } from './script-process.js';
 import type { SystemUnderTest, TargetContext } from './target.js';
 
 
@@ -14,22 +14,13 @@ export class BaselineTarget implements SystemUnderTest {
   async start(context: TargetContext): Promise<void> {
     this.metricsPort = await freePort();
     // BASELINE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the baseline.
-    const extra = (process.env.BASELINE_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-    const service = new ChildService('baseline', process.execPath, [...extra, '--import', 'tsx', 'baseline/seed-orchestrator.ts'], {
-      // From the package folder, so that `--import tsx` and the baseline's dependencies resolve.
-      cwd: LOADTEST_DIR,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        NATS_URL: context.natsUrl,
-        REDIS_URL: context.redisUrl,
-        NATS_STREAM: context.stream,
-        BASELINE_METRICS_PORT: String(this.metricsPort),
-      },
+    const service = scriptProcess(context, {
+      label: 'baseline',
+      script: 'baseline/seed-orchestrator.ts',
+      nodeArgsVariable: 'BASELINE_NODE_ARGS',
+      env: { NATS_URL: context.natsUrl, REDIS_URL: context.redisUrl, NATS_STREAM: context.stream, BASELINE_METRICS_PORT: String(this.metricsPort) },
       readyLine: /Orchestrator started/,
     });
-    service.onUnexpectedExit = (info, tail) =>
-      context.onFailure(`baseline exited with ${info.signal ?? `code ${info.code}`} during the run:\n${tail}`);
     this.service = service;
     await service.start();
     context.log(`baseline started (pid ${service.pid})`);

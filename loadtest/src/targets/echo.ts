@@ -1,6 +1,6 @@
-import { ChildService } from '../child-service.js';
-import { LOADTEST_DIR } from '../package-dir.js';
+import type { ChildService } from '../child-service.js';
 import type { ProcessRef } from '../probes.js';
+import { scriptProcess } from './script-process.js';
 import type { SystemUnderTest, TargetContext } from './target.js';
 
 /**
@@ -14,19 +14,13 @@ export class EchoTarget implements SystemUnderTest {
 
   async start(context: TargetContext): Promise<void> {
     // ECHO_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the echo.
-    const extra = (process.env.ECHO_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-    const service = new ChildService('echo', process.execPath, [...extra, '--import', 'tsx', 'baseline/echo-orchestrator.ts'], {
-      // From the package folder, so that `--import tsx` and the echo's dependencies resolve.
-      cwd: LOADTEST_DIR,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        NATS_URL: context.natsUrl,
-        NATS_STREAM: context.stream,
-      },
+    const service = scriptProcess(context, {
+      label: 'echo',
+      script: 'baseline/echo-orchestrator.ts',
+      nodeArgsVariable: 'ECHO_NODE_ARGS',
+      env: { NATS_URL: context.natsUrl, NATS_STREAM: context.stream },
       readyLine: /Echo orchestrator started/,
     });
-    service.onUnexpectedExit = (info, tail) => context.onFailure(`echo exited with ${info.signal ?? `code ${info.code}`} during the run:\n${tail}`);
     this.service = service;
     await service.start();
     context.log(`echo started (pid ${service.pid})`);

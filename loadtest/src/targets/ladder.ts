@@ -1,7 +1,7 @@
-import { ChildService } from '../child-service.js';
+import type { ChildService } from '../child-service.js';
 import type { LadderStep } from '../options.js';
-import { LOADTEST_DIR } from '../package-dir.js';
 import type { ProcessRef } from '../probes.js';
+import { scriptProcess } from './script-process.js';
 import type { SystemUnderTest, TargetContext } from './target.js';
 
 /**
@@ -20,13 +20,12 @@ export class LadderTarget implements SystemUnderTest {
 
   async start(context: TargetContext): Promise<void> {
     // LADDER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles it.
-    const extra = (process.env.LADDER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-    const service = new ChildService('ladder', process.execPath, [...extra, '--conditions=source', '--import', 'tsx', 'micro/protocol-ladder.ts'], {
-      // From the package folder, so that `--import tsx` and the ladder's dependencies resolve.
-      cwd: LOADTEST_DIR,
+    const service = scriptProcess(context, {
+      label: 'ladder',
+      script: 'micro/protocol-ladder.ts',
+      nodeArgsVariable: 'LADDER_NODE_ARGS',
+      nodeArgs: ['--conditions=source'],
       env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
         NATS_URL: context.natsUrl,
         REDIS_URL: context.redisUrl,
         NATS_STREAM: context.stream,
@@ -35,7 +34,6 @@ export class LadderTarget implements SystemUnderTest {
       },
       readyLine: /Protocol ladder started/,
     });
-    service.onUnexpectedExit = (info, tail) => context.onFailure(`ladder exited with ${info.signal ?? `code ${info.code}`} during the run:\n${tail}`);
     this.service = service;
     await service.start();
     context.log(`ladder started (pid ${service.pid}, steps: ${this.steps.join(',') || 'none'})`);
