@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from './cli.js';
+import { expectCleanRun, runDriver } from './driver-runs.test-support.js';
 
 /**
  * The driver's floor, `--target echo` (loadtest/baseline/echo-orchestrator.ts), on private servers,
@@ -23,22 +23,12 @@ describe('--target echo (the driver floor)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'loadtest-echo-int-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const run = async (name: string, args: string[]): Promise<{ code: number; r: ResultFile }> => {
-    const out = join(dir, `${name}.json`);
-    const code = await main(['--target', 'echo', '--no-progress', '--grace', '5', '--out', out, ...args]);
-    return { code, r: JSON.parse(readFileSync(out, 'utf8')) as ResultFile };
-  };
-  const expectClean = ({ code, r }: { code: number; r: ResultFile }): void => {
-    expect(r.problems).toEqual([]);
-    expect(r.result.target_failures).toEqual([]);
-    expect(r.result.totals).toMatchObject({ lost: 0, duplicates: 0, mismatches: 0, early: 0, publish_errors: 0, unfinished: 0 });
-    expect(r.result.totals.decided).toBe(r.result.totals.started);
-    expect(code).toBe(0);
-  };
+  const run = (name: string, args: string[]): Promise<{ code: number; r: ResultFile }> =>
+    runDriver<ResultFile>(dir, name, ['--target', 'echo', '--no-progress', '--grace', '5', ...args]);
 
   it('steady, 2 or 3 agents, JetStream publish: every correlation decided once by the seed rules; CPU per decision of echo + nats-server + redis-server', async () => {
     const res = await run('steady', ['--scenario', 'steady', '--rate', '150', '--duration', '4', '--warmup', '1', '--agents', 'mix']);
-    expectClean(res);
+    expectCleanRun(res);
     const { r } = res;
     expect(r.target).toBe('echo');
     expect(r.result.totals.started).toBeGreaterThanOrEqual(590);
@@ -54,6 +44,6 @@ describe('--target echo (the driver floor)', () => {
   });
 
   it('core publish, 3 agents: the echo still consumes from the stream', async () => {
-    expectClean(await run('core', ['--scenario', 'steady', '--rate', '100', '--duration', '3', '--warmup', '1', '--agents', '3', '--publish', 'core']));
+    expectCleanRun(await run('core', ['--scenario', 'steady', '--rate', '100', '--duration', '3', '--warmup', '1', '--agents', '3', '--publish', 'core']));
   });
 });

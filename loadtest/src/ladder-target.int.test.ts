@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from './cli.js';
+import { expectCleanRun, runDriver } from './driver-runs.test-support.js';
 
 /**
  * `--target ladder` (loadtest/micro/protocol-ladder.ts) on private servers, a few seconds at a low
@@ -22,19 +22,12 @@ describe('--target ladder (our protocol on the seed, step by step)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'loadtest-ladder-int-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const run = async (name: string, steps: string): Promise<{ code: number; r: ResultFile }> => {
-    const out = join(dir, `${name}.json`);
-    const code = await main(['--target', 'ladder', '--ladder', steps, '--scenario', 'steady', '--rate', '150', '--duration', '3', '--warmup', '1', '--no-progress', '--grace', '5', '--out', out]);
-    return { code, r: JSON.parse(readFileSync(out, 'utf8')) as ResultFile };
-  };
-  const expectClean = ({ code, r }: { code: number; r: ResultFile }): void => {
-    expect(r.problems).toEqual([]);
-    expect(r.result.target_failures).toEqual([]);
-    expect(r.result.totals).toMatchObject({ lost: 0, duplicates: 0, mismatches: 0, early: 0, publish_errors: 0, unfinished: 0 });
-    expect(r.result.totals.decided).toBe(r.result.totals.started);
-    expect(r.result.totals.started).toBeGreaterThanOrEqual(440);
-    expect(r.cpu_ms_per_decision!.target).toBeGreaterThan(0);
-    expect(code).toBe(0);
+  const run = (name: string, steps: string): Promise<{ code: number; r: ResultFile }> =>
+    runDriver<ResultFile>(dir, name, ['--target', 'ladder', '--ladder', steps, '--scenario', 'steady', '--rate', '150', '--duration', '3', '--warmup', '1', '--no-progress', '--grace', '5']);
+  const expectClean = (res: { code: number; r: ResultFile }): void => {
+    expectCleanRun(res);
+    expect(res.r.result.totals.started).toBeGreaterThanOrEqual(440);
+    expect(res.r.cpu_ms_per_decision!.target).toBeGreaterThan(0);
   };
 
   it('every step (JetStream decision, store-and-claim script, pull consumer): every correlation decided once', async () => {

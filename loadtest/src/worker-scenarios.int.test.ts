@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from './cli.js';
+import { expectCleanRun, runDriver } from './driver-runs.test-support.js';
 import { REPO_DIR } from './package-dir.js';
 
 /**
@@ -32,18 +32,8 @@ const FAST_CLUSTER = ['HEARTBEAT_INTERVAL_MS=200', 'WORKER_LEASE_MS=1500', 'LEAD
 
 describe('load driver against our worker (smoke: correctness only)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'loadtest-worker-int-'));
-  const run = async (name: string, args: string[]): Promise<{ code: number; r: ResultFile }> => {
-    const out = join(dir, `${name}.json`);
-    const code = await main(['--target', 'worker', '--no-progress', '--k6', 'off', '--out', out, ...args]);
-    return { code, r: JSON.parse(readFileSync(out, 'utf8')) as ResultFile };
-  };
-  const expectClean = ({ code, r }: { code: number; r: ResultFile }): void => {
-    expect(r.problems).toEqual([]);
-    expect(r.result.target_failures).toEqual([]);
-    expect(r.result.totals).toMatchObject({ lost: 0, duplicates: 0, mismatches: 0, early: 0, publish_errors: 0, unfinished: 0 });
-    expect(r.result.totals.decided).toBe(r.result.totals.started);
-    expect(code).toBe(0);
-  };
+  const run = (name: string, args: string[]): Promise<{ code: number; r: ResultFile }> =>
+    runDriver<ResultFile>(dir, name, ['--target', 'worker', '--no-progress', '--k6', 'off', ...args]);
 
   beforeAll(() => {
     if (!existsSync(join(REPO_DIR, 'packages/cli/dist/main.js'))) throw new Error('packages/cli/dist/main.js is missing: run pnpm build first');
@@ -52,13 +42,13 @@ describe('load driver against our worker (smoke: correctness only)', () => {
 
   it('steady: every correlation decided exactly once, as the seed rules say (2 and 3 agents mixed)', async () => {
     const res = await run('steady', ['--scenario', 'steady', '--rate', '200', '--duration', '3', '--warmup', '1', '--agents', 'mix', '--grace', '10']);
-    expectClean(res);
+    expectCleanRun(res);
     expect(res.r.result.totals.started).toBeGreaterThanOrEqual(590);
   });
 
   it('max (closed loop): nothing lost or doubled while the worker is saturated', async () => {
     const res = await run('max', ['--scenario', 'max', '--duration', '3', '--warmup', '0', '--max-outstanding', '200', '--agents', '3', '--grace', '10']);
-    expectClean(res);
+    expectCleanRun(res);
     expect(res.r.result.totals.decided).toBeGreaterThan(200);
   });
 
@@ -67,7 +57,7 @@ describe('load driver against our worker (smoke: correctness only)', () => {
       '--scenario', 'market-open', '--rate', '40', '--pre', '2', '--ramp', '4', '--post', '3', '--scale-at', '4', '--warmup', '1', '--grace', '15',
       ...FAST_CLUSTER,
     ]);
-    expectClean(res);
+    expectCleanRun(res);
     expect(res.r.result.actions).toEqual([{ action: 'scale-up', outcome: expect.stringMatching(/^worker-2 added/), t: expect.any(Number) }]);
     // The newcomer was sampled as a live process of the run (it joined, it did not die).
     expect(Object.keys(res.r.resources)).toContain('worker-2');
@@ -76,7 +66,7 @@ describe('load driver against our worker (smoke: correctness only)', () => {
 
   it('soak (short): memory, heap and handles of the worker are sampled; nothing lost', async () => {
     const res = await run('soak', ['--scenario', 'soak', '--rate', '100', '--duration', '8', '--warmup', '2', '--grace', '10']);
-    expectClean(res);
+    expectCleanRun(res);
     const w = res.r.resources['worker-1'];
     expect(w?.rss_end_mb).toBeGreaterThan(0);
     expect(w?.heap_end_mb).toBeGreaterThan(0);
@@ -88,7 +78,7 @@ describe('load driver against our worker (smoke: correctness only)', () => {
       '--scenario', 'steady', '--rate', '150', '--duration', '7', '--warmup', '1', '--workers', '2', '--kill-at', '3', '--grace', '25', '--decisions', 'stream',
       ...FAST_CLUSTER,
     ]);
-    expectClean(res);
+    expectCleanRun(res);
     expect(res.r.result.actions).toEqual([{ action: 'kill-one', outcome: expect.stringMatching(/^worker-2 killed with SIGKILL/), t: expect.any(Number) }]);
   });
 });
