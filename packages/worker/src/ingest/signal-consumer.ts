@@ -45,8 +45,8 @@ export interface SignalConsumerOptions {
 
 /**
  * Pulls from the shared durable consumer and hands messages over in batches: every message already
- * buffered when the event loop comes round goes into one batch, so batches grow with load and a
- * single message waits for nothing. While the handler is busy or the worker is saturated we stop
+ * received when the client has none left buffered goes into one batch, so batches grow with load and
+ * a single message waits for nothing. While the handler is busy or the worker is saturated we stop
  * taking messages, the client's buffer fills, and it stops pulling — backpressure without drops.
  */
 export class SignalConsumer {
@@ -85,10 +85,14 @@ export class SignalConsumer {
       try {
         consumer ??= await this.o.js.consumers.get(this.o.stream, this.o.durable);
         this.messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: this.o.pullExpiresMs ?? PULL_EXPIRES_MS.cluster });
-        for await (const msg of this.messages) {
+        const messages = this.messages;
+        for await (const msg of messages) {
           this.batch.push(msg);
           this.inHand += 1;
-          if (this.batch.length >= this.o.maxBatch) this.flush();
+          // Nothing more buffered: every message read so far is in the batch, and it leaves now rather
+          // than after the event loop's turn (docs/high-frequency.md, "A batch leaves when nothing is
+          // left"). The turn is the fallback while the loop below waits with messages still buffered.
+          if (this.batch.length >= this.o.maxBatch || messages.getPending() === 0) this.flush();
           else if (!this.flushScheduled) {
             this.flushScheduled = true;
             setImmediate(() => this.flush());
