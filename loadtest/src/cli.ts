@@ -60,6 +60,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write('--secure: k6 connects over a plain WebSocket without credentials; use --k6 off (the Node driver)\n');
     return 2;
   }
+  if (useK6 && o.latencyLog !== undefined) {
+    process.stderr.write('--latency-log: only the Node driver writes it; use --k6 off\n');
+    return 2;
+  }
 
   const startedAt = new Date();
   const infra: Infrastructure =

@@ -72,6 +72,8 @@ export class CorrelationLedger {
     runId: string,
     phases: readonly string[],
     private readonly onSettled?: (c: TrackedCorrelation) => void,
+    /** Each decision measured after warm-up, with its latency from the last required signal's send. */
+    private readonly onMeasured?: (c: TrackedCorrelation, latencyMs: number) => void,
   ) {
     this.prefix = `lt-${runId}-`;
     for (const p of phases) this.byPhase.set(p, new LatencyHistogram());
@@ -188,6 +190,7 @@ export class CorrelationLedger {
       if (c.phase !== 'warmup') {
         this.latency.recordMs(fromSent);
         this.latencyFromIntended.recordMs(fromIntended);
+        this.onMeasured?.(c, fromSent);
       }
       this.byPhase.get(c.phase)?.recordMs(fromSent);
     }

@@ -53,6 +53,8 @@ export interface LoadOptions {
   readonly killAtSec: number | undefined;
   readonly k6: 'auto' | 'on' | 'off';
   readonly out: string | undefined;
+  /** `--latency-log FILE`: every measured decision, one JSON line each (latency-log.ts). */
+  readonly latencyLog: string | undefined;
   readonly seed: number;
   readonly progress: boolean;
   readonly label: string | undefined;
@@ -96,6 +98,8 @@ Worker:       --workers N  --worker-cmd "CMD"  --coordinator-cmd "CMD"  --worker
 Ladder:       --ladder STEPS (comma-separated: js, lua, pull; empty = the seed's path)
 Market open:  --pre S  --ramp S  --post S  --ramp-factor X  --scale-at S|never  --kill-at S
 Output:       --out FILE (default loadtest/results/<scenario>-<timestamp>.json)  --label TEXT  --no-progress
+              --latency-log FILE (every decision after warm-up, one JSON line: corr_id, its last
+                required signal's send on the machine's monotonic clock, latency; Node driver)
 k6:           --k6 auto|on|off
 
 Reports CPU per decision (target + nats-server + redis-server, ms; the driver apart) over the
@@ -183,6 +187,7 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
         'kill-at': { type: 'string' },
         k6: { type: 'string' },
         out: { type: 'string', short: 'o' },
+        'latency-log': { type: 'string' },
         seed: { type: 'string' },
         'no-progress': { type: 'boolean' },
         label: { type: 'string' },
@@ -247,6 +252,7 @@ export function parseLoadOptions(argv: readonly string[], env: Readonly<Record<s
     killAtSec: Number.isNaN(killRaw) ? undefined : killRaw,
     k6: oneOf('k6', v.k6, ['auto', 'on', 'off'] as const, 'auto'),
     out: v.out,
+    latencyLog: v['latency-log'],
     seed: num('seed', v.seed, Math.floor(Math.random() * 2 ** 31), 0, 2 ** 32 - 1),
     progress: v['no-progress'] !== true,
     label: v.label,

@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { planCorrelation, seededRandom, signalJson, signalSubject, type PlannedSignal } from '../shared/synthetic.js';
 import { EventHeap } from './event-heap.js';
 import type { Infrastructure } from './infrastructure.js';
+import { LatencyLog } from './latency-log.js';
 import { CorrelationLedger, type TrackedCorrelation } from './ledger.js';
 import { connectDriver } from './nats-connect.js';
 import type { LoadOptions } from './options.js';
@@ -125,6 +126,7 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
   const connections: NatsConnection[] = [];
   let decisions: { close(): Promise<void> } | undefined;
   const timers: NodeJS.Timeout[] = [];
+  const latencyLog = o.latencyLog === undefined ? undefined : new LatencyLog(o.latencyLog);
 
   try {
     const pubNc = await connectDriver(infra, 'loadtest-publisher');
@@ -137,7 +139,12 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
     await startTarget(target, infra, o.stream, log, failures);
 
     const waker = new Waker();
-    const ledger = new CorrelationLedger(runId, profile.phases, profile.kind === 'closed' ? () => waker.kick() : undefined);
+    const ledger = new CorrelationLedger(
+      runId,
+      profile.phases,
+      profile.kind === 'closed' ? () => waker.kick() : undefined,
+      latencyLog === undefined ? undefined : (c, latencyMs) => latencyLog.record(c.corrId, c.lastRequiredSentMs, latencyMs),
+    );
     decisions = await subscribeDecisions(subNc, o.decisions, o.decisionStream, (data) => ledger.decision(data, performance.now()));
     const sink: SignalSink = o.publish === 'jetstream' ? jetStreamSink(pubNc, o.maxInflight) : coreSink(pubNc);
     const sampler = new ProcessSampler(() => [...infra.processes(), ...target.processes(), { label: 'driver', pid: process.pid }]);
@@ -301,6 +308,7 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
       timeline,
     };
   } finally {
+    latencyLog?.close();
     for (const t of timers) clearInterval(t);
     await decisions?.close().catch(() => undefined);
     await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));
