@@ -3,6 +3,7 @@
  * The load driver's command line. See HELP in ./options.ts and docs/loadtest.md.
  *   pnpm --filter @at-orchestrator/loadtest run loadtest -- --scenario steady --rate 1000 --duration 30
  */
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -63,6 +64,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (useK6 && o.latencyLog !== undefined) {
     process.stderr.write('--latency-log: only the Node driver writes it; use --k6 off\n');
     return 2;
+  }
+  if (o.latencyLog !== undefined) {
+    // Found out before any server starts: a bad path is a usage error, not a failed run.
+    try {
+      closeSync(openSync(o.latencyLog, 'w'));
+    } catch (err) {
+      process.stderr.write(`--latency-log=${JSON.stringify(o.latencyLog)} cannot be written: ${(err as Error).message}\n`);
+      return 2;
+    }
   }
 
   const startedAt = new Date();

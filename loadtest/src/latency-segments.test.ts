@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { latencySegments, segmentTable, type TraceRecord } from '../scripts/latency-segments.js';
+import { main } from './cli.js';
 import { LatencyLog } from './latency-log.js';
 import { parseLoadOptions } from './options.js';
 
@@ -66,6 +67,20 @@ describe('--latency-log', () => {
     ]);
     expect(hrNow - lines[0]!.sent_mono_ms).toBeGreaterThanOrEqual(0);
     expect(hrNow - lines[0]!.sent_mono_ms).toBeLessThan(1_000);
+  });
+
+  it('a path the driver cannot write is a usage error (exit 2, not a failed run), named before any server starts', async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await main(['--target', 'echo', '--k6', 'off', '--no-progress', '--latency-log', join(dir, 'missing-dir', 'log.jsonl')])).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines.join('')).toMatch(/^--latency-log=".*missing-dir\/log.jsonl" cannot be written: ENOENT/);
   });
 
   it('names the file it cannot write', () => {
