@@ -3,12 +3,12 @@
  * The load driver's command line. See HELP in ./options.ts and docs/loadtest.md.
  *   pnpm --filter @at-orchestrator/loadtest run loadtest -- --scenario steady --rate 1000 --duration 30
  */
-import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { startPrivateInfrastructure, givenInfrastructure, type Infrastructure } from './infrastructure.js';
 import { findK6, K6_SCRIPTS, k6Problems, runK6Scenario } from './k6-runner.js';
+import { LatencyLog } from './latency-log.js';
 import { HELP, parseLoadOptions, UsageError, type LoadOptions } from './options.js';
 import {
   cpuPerDecision,
@@ -65,21 +65,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write('--latency-log: only the Node driver writes it; use --k6 off\n');
     return 2;
   }
+  // Opened before any server starts: a path that cannot be written is a usage error, not a failed run.
+  let latencyLog: LatencyLog | undefined;
   if (o.latencyLog !== undefined) {
-    // Found out before any server starts: a bad path is a usage error, not a failed run.
     try {
-      closeSync(openSync(o.latencyLog, 'w'));
+      latencyLog = new LatencyLog(o.latencyLog);
     } catch (err) {
-      process.stderr.write(`--latency-log=${JSON.stringify(o.latencyLog)} cannot be written: ${(err as Error).message}\n`);
+      process.stderr.write(`${(err as Error).message}\n`);
       return 2;
     }
   }
 
   const startedAt = new Date();
-  const infra: Infrastructure =
-    o.servers === 'private'
-      ? await startPrivateInfrastructure({ websocket: useK6, secure: o.secure, log })
-      : givenInfrastructure({ natsUrl: o.natsUrl!, redisUrl: o.redisUrl!, natsWsUrl: o.natsWsUrl }, process.env);
+  let infra: Infrastructure;
+  try {
+    infra =
+      o.servers === 'private'
+        ? await startPrivateInfrastructure({ websocket: useK6, secure: o.secure, log })
+        : givenInfrastructure({ natsUrl: o.natsUrl!, redisUrl: o.redisUrl!, natsWsUrl: o.natsWsUrl }, process.env);
+  } catch (err) {
+    latencyLog?.close();
+    throw err;
+  }
   log(infra.describe());
   const target: SystemUnderTest = createTarget(o);
   let interrupted = false;
@@ -123,7 +130,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
       return problems.length === 0 ? 0 : 1;
     }
-    const r = await runNodeDriver(o, { infra, target, log, progress: (line) => process.stderr.write(`${line}\n`) });
+    const r = await runNodeDriver(o, { infra, target, log, progress: (line) => process.stderr.write(`${line}\n`), latencyLog });
     machine.loadavg_end = loadavg().map((v) => Math.round(v * 100) / 100);
     const problems = problemsOf(r);
     const resources = summariseResources(r.timeline, o.warmupSec, r.loadSeconds);
@@ -143,6 +150,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(formatTable(o, r, resources, resultPath, problems, machineCpu, cpu));
     return problems.length === 0 ? 0 : 1;
   } finally {
+    latencyLog?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await target.close().catch(() => undefined);

@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { planCorrelation, seededRandom, signalJson, signalSubject, type PlannedSignal } from '../shared/synthetic.js';
 import { EventHeap } from './event-heap.js';
 import type { Infrastructure } from './infrastructure.js';
-import { LatencyLog } from './latency-log.js';
+import type { LatencyLog } from './latency-log.js';
 import { CorrelationLedger, type TrackedCorrelation } from './ledger.js';
 import { connectDriver } from './nats-connect.js';
 import type { LoadOptions } from './options.js';
@@ -110,6 +110,8 @@ export interface RunDeps {
   readonly target: SystemUnderTest;
   readonly log: (line: string) => void;
   readonly progress: (line: string) => void;
+  /** Where every measured decision is written (`--latency-log`), opened and closed by the caller. */
+  readonly latencyLog?: LatencyLog;
 }
 
 /**
@@ -117,7 +119,7 @@ export interface RunDeps {
  * scenario's correlations, collects decisions, waits the grace period and accounts for everything.
  */
 export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<NodeRunResult> {
-  const { infra, target, log } = deps;
+  const { infra, target, log, latencyLog } = deps;
   const profile = profileFor(o);
   const runId = randomBytes(4).toString('hex');
   const rand = seededRandom(o.seed);
@@ -126,7 +128,6 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
   const connections: NatsConnection[] = [];
   let decisions: { close(): Promise<void> } | undefined;
   const timers: NodeJS.Timeout[] = [];
-  const latencyLog = o.latencyLog === undefined ? undefined : new LatencyLog(o.latencyLog);
 
   try {
     const pubNc = await connectDriver(infra, 'loadtest-publisher');
@@ -308,7 +309,6 @@ export async function runNodeDriver(o: LoadOptions, deps: RunDeps): Promise<Node
       timeline,
     };
   } finally {
-    latencyLog?.close();
     for (const t of timers) clearInterval(t);
     await decisions?.close().catch(() => undefined);
     await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));
