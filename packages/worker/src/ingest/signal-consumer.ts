@@ -84,14 +84,15 @@ export class SignalConsumer {
     while (!this.stopping) {
       try {
         consumer ??= await this.o.js.consumers.get(this.o.stream, this.o.durable);
-        this.messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: this.o.pullExpiresMs ?? PULL_EXPIRES_MS.cluster });
-        const messages = this.messages;
+        const messages = await consumer.consume({ max_messages: this.o.maxInFlight, expires: this.o.pullExpiresMs ?? PULL_EXPIRES_MS.cluster });
+        this.messages = messages;
         for await (const msg of messages) {
           this.batch.push(msg);
           this.inHand += 1;
           // Nothing more buffered: every message read so far is in the batch, and it leaves now rather
-          // than after the event loop's turn (docs/high-frequency.md, "A batch leaves when nothing is
-          // left"). The turn is the fallback while the loop below waits with messages still buffered.
+          // than after the event loop's turn (docs/high-frequency.md, "Where a decision's time goes",
+          // "What changed"). The turn is the fallback while the loop below waits with messages still
+          // buffered.
           if (this.batch.length >= this.o.maxBatch || messages.getPending() === 0) this.flush();
           else if (!this.flushScheduled) {
             this.flushScheduled = true;
