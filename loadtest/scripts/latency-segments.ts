@@ -32,16 +32,14 @@ export interface SegmentReport {
 export function latencySegments(log: readonly LatencyRecord[], trace: readonly TraceRecord[], slowMs = 3): SegmentReport {
   const events = [...trace].sort((a, b) => a[0] - b[0]);
   const byCorr = new Map<string, number[]>();
-  events.forEach(([, , ids], i) => {
+  const redisReads: number[] = [];
+  events.forEach(([, kind, ids], i) => {
+    if (kind === 'rr') redisReads.push(i);
     for (const id of ids) {
       const list = byCorr.get(id);
       if (list === undefined) byCorr.set(id, [i]);
       else list.push(i);
     }
-  });
-  const redisReads: number[] = [];
-  events.forEach(([, kind], i) => {
-    if (kind === 'rr') redisReads.push(i);
   });
   const paths: Array<Record<Segment | 'latency', number>> = [];
   for (const r of log) {
